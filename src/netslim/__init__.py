@@ -1,0 +1,54 @@
+"""netslim: make trained neural networks smaller and faster, and prove by measurement how much accuracy they kept.
+
+The public verbs and configs live here; optional frameworks (keras, transformers, openvino) are never imported at
+package import time.
+"""
+
+from netslim.analyze import ModelProfile, profile
+from netslim.bench import Timing, TimingConfig, compare, measure
+from netslim.config import Config
+from netslim.data import ArrayDataset, Splits, load_data
+from netslim.errors import (
+    BudgetNotMetError,
+    ConfigError,
+    DataError,
+    ExportParityError,
+    ModelLoadError,
+    NetslimError,
+    TraceError,
+    UnsupportedLayerError,
+)
+from netslim.models import build_model, load_model, save_model
+from netslim.train import DistillConfig, TrainConfig, TrainRecord, evaluate, train_
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArrayDataset",
+    "BudgetNotMetError",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "DistillConfig",
+    "ExportParityError",
+    "ModelLoadError",
+    "ModelProfile",
+    "NetslimError",
+    "Splits",
+    "Timing",
+    "TimingConfig",
+    "TraceError",
+    "TrainConfig",
+    "TrainRecord",
+    "UnsupportedLayerError",
+    "__version__",
+    "build_model",
+    "compare",
+    "evaluate",
+    "load_data",
+    "load_model",
+    "measure",
+    "profile",
+    "save_model",
+    "train_",
+]

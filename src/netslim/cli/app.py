@@ -1,0 +1,205 @@
+"""The ``netslim`` command line. Commands are thin calls into the library; errors become one clear message."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from netslim.errors import NetslimError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Make trained networks smaller and faster, and prove by measurement what accuracy they kept.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+
+
+def emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected sizes like 1,28,28, got {text!r}", param_hint="--input-shape") from None
+    if not shape or any(s <= 0 for s in shape):
+        raise typer.BadParameter(f"expected positive sizes like 1,28,28, got {text!r}", param_hint="--input-shape")
+    return shape
+
+
+@app.command()
+def demo(
+    out: Annotated[Path | None, typer.Option(help="Write the trained model and result.json here.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the embedded default end to end (no arguments, no network).
+
+    Example: netslim demo
+    """
+    from netslim.cli.progress import TrainProgress
+    from netslim.cli.render import profile_table, timing_table
+    from netslim.demo import run_demo
+
+    with TrainProgress(err_console, "seed_cnn on digits", quiet=as_json) as bar:
+        result = run_demo(out=out, callback=bar)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    console.print(
+        f"[bold]seed_cnn[/] trained on the embedded digits: test accuracy "
+        f"[bold green]{result.test.accuracy:.2%}[/] on {result.test.samples} held-out samples"
+    )
+    console.print(profile_table(result.profile, "seed_cnn profile"))
+    for line in result.profile.summary():
+        console.print(f"  bottleneck: {line}")
+    console.print(timing_table(result.timings, "seed_cnn latency"))
+    if out:
+        console.print(f"wrote {out / 'model'} and {out / 'result.json'}")
+
+
+@app.command("profile")
+def profile_cmd(
+    model: Annotated[str, typer.Argument(help="A zoo name (see 'netslim zoo') or a saved netslim model directory.")],
+    input_shape: Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 1,
+    latency: Annotated[bool, typer.Option(help="Measure per-layer latency.")] = True,
+    threads: Annotated[int | None, typer.Option(min=1, help="Thread count for timing.")] = None,
+    repeats: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Per-layer parameters, MACs, activation memory and measured latency, with the bottlenecks ranked.
+
+    Example: netslim profile seed_cnn --input-shape 1,28,28 --batch-size 32
+    """
+    from netslim.analyze import profile
+    from netslim.bench import TimingConfig
+    from netslim.cli.render import profile_table
+    from netslim.models import load_any
+
+    shape = parse_shape(input_shape)
+    net = load_any(model, shape)
+    arch = getattr(net, "netslim_arch", {})
+    shape = shape or tuple(arch.get("input_shape", (1, 28, 28)))
+    result = profile(
+        net,
+        shape,
+        batch_size=batch_size,
+        measure_latency=latency,
+        timing=TimingConfig(warmup=max(3, repeats // 5), repeats=repeats, threads=threads),
+    )
+    if as_json:
+        emit_json({"model": model, **result.to_dict()})
+        return
+    console.print(profile_table(result, model))
+    for line in result.summary():
+        console.print(f"  bottleneck: {line}")
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="A zoo name or a saved netslim model directory (fine-tuned).")],
+    data: Annotated[
+        str, typer.Option(help="digits | mnist | mnist:DIR | file.npz | image folder | lines.tsv")
+    ] = "digits",
+    optimizer: Annotated[str, typer.Option(help="gd | sgd | momentum | nesterov | rmsprop | adam | adamw")] = "adam",
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default depends on the optimizer).")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 5,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    schedule: Annotated[str, typer.Option(help="constant | step | cosine | onecycle")] = "constant",
+    l1: float = 0.0,
+    l2: Annotated[float | None, typer.Option(help="L2 penalty (default: the zoo model's hint, else 0).")] = None,
+    group_lasso: float = 0.0,
+    patience: Annotated[int | None, typer.Option(help="Early stopping after this many epochs without gain.")] = None,
+    seed: int = 0,
+    config: Annotated[Path | None, typer.Option(help="A TrainConfig YAML file; flags are ignored when given.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Save the trained model here (netslim format, no pickle).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train or fine-tune a model and report held-out test accuracy.
+
+    Example: netslim train seed_cnn --data mnist:../shared/data/mnist --epochs 3 --out runs/cnn
+    """
+    from netslim.cli.progress import TrainProgress
+    from netslim.data import load_data
+    from netslim.models import load_any, save_model, zoo_entry
+    from netslim.models.zoo import list_models
+    from netslim.train import TrainConfig, evaluate, train_
+
+    splits = load_data(data, seed=seed)
+    net = load_any(model, splits.input_shape, splits.num_classes)
+    hints = zoo_entry(model).train_hints if model in {e.name for e in list_models()} else {}
+    if config is not None:
+        cfg = TrainConfig.from_yaml(config)
+    else:
+        cfg = TrainConfig(
+            epochs=epochs,
+            optimizer=optimizer,
+            lr=lr,
+            batch_size=batch_size,
+            schedule=schedule,
+            l1=l1,
+            l2=hints.get("l2", 0.0) if l2 is None else l2,
+            regularize_layers=hints.get("regularize_layers", ()) if l2 is None else (),
+            group_lasso=group_lasso,
+            patience=patience,
+            seed=seed,
+        )
+    with TrainProgress(err_console, f"{model} on {data}", quiet=as_json) as bar:
+        record = train_(net, splits, cfg, callback=bar)
+    test = evaluate(net, splits.test)
+    if out is not None:
+        save_model(net, out, extra={"test_accuracy": test.accuracy, "data": data})
+    if as_json:
+        emit_json({"model": model, "data": data, "train": record.to_dict(), "test": test.to_dict()})
+        return
+    console.print(
+        f"test accuracy [bold green]{test.accuracy:.2%}[/] on {test.samples} held-out samples "
+        f"(best epoch {record.best_epoch})"
+    )
+    if out is not None:
+        console.print(f"saved {out}")
+
+
+@app.command()
+def zoo(as_json: JsonFlag = False) -> None:
+    """List the built-in models."""
+    from rich.table import Table
+
+    from netslim.models import list_models
+
+    entries = list_models()
+    if as_json:
+        emit_json(
+            [
+                {"name": e.name, "source": e.source, "defaults": e.defaults, "train_hints": e.train_hints}
+                for e in entries
+            ]
+        )
+        return
+    table = Table(title="netslim zoo")
+    table.add_column("name")
+    table.add_column("source")
+    for e in entries:
+        table.add_row(e.name, e.source)
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except NetslimError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None

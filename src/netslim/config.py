@@ -1,0 +1,111 @@
+"""Configs are frozen dataclasses: validated per field at construction, serialisable as {"type", "version", "data"}."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import yaml
+
+from netslim.errors import ConfigError
+
+C = TypeVar("C", bound="Config")
+
+_REGISTRY: dict[str, type[Config]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base of every netslim config. Subclasses are frozen dataclasses and validate in ``__post_init__``."""
+
+    version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"type": ClassName, "version": n, "data": {field: value}}`` with enums as their values."""
+        data = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.init}
+        return {"type": type(self).__name__, "version": self.version, "data": data}
+
+    @classmethod
+    def from_dict(cls: type[C], payload: dict[str, Any]) -> C:
+        """Rebuild a config from :meth:`to_dict` output; unknown fields are a ConfigError naming them."""
+        kind = payload.get("type", cls.__name__)
+        target = _REGISTRY.get(kind)
+        if target is None or not issubclass(target, cls):
+            raise ConfigError(f"config type {kind!r} is not a {cls.__name__}; known: {sorted(_REGISTRY)}")
+        data = dict(payload.get("data", {}))
+        names = {f.name: f for f in dataclasses.fields(target) if f.init}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(f"{kind}: unknown field(s) {unknown}; valid fields: {sorted(names)}")
+        kwargs = {k: _revive(v) for k, v in data.items()}
+        return target(**kwargs)  # type: ignore[return-value]
+
+    @classmethod
+    def from_yaml(cls: type[C], path: str | Path) -> C:
+        path = Path(path)
+        try:
+            payload = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read a YAML config ({exc})") from exc
+        if not isinstance(payload, dict):
+            raise ConfigError(f"{path}: expected a mapping with 'type' and 'data', got {type(payload).__name__}")
+        return cls.from_dict(payload)
+
+    def replace(self: C, **changes: Any) -> C:
+        return dataclasses.replace(self, **changes)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Config):
+        return value.to_dict()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _revive(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("type") in _REGISTRY:
+        return _REGISTRY[value["type"]].from_dict(value)
+    return value
+
+
+def check_range(
+    owner: str,
+    field: str,
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise ConfigError naming ``owner.field`` when ``value`` is outside the interval."""
+    bad = (low is not None and (value < low or (low_open and value == low))) or (
+        high is not None and (value > high or (high_open and value == high))
+    )
+    if bad:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        raise ConfigError(f"{owner}.{field} must be in {interval}, got {value!r}")
+
+
+def coerce_enum(owner: str, field: str, enum_type: type[enum.Enum], value: Any) -> Any:
+    """Turn a string into ``enum_type``; a bad value is a ConfigError that lists the choices."""
+    if isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = [e.value for e in enum_type]
+        raise ConfigError(f"{owner}.{field} must be one of {choices}, got {value!r}") from None

@@ -1,0 +1,15 @@
+"""Models: the zoo (the seed's models and friends) and pickle-free save/load."""
+
+from netslim.models.persist import load_any, load_model, save_model
+from netslim.models.zoo import ZooEntry, build_model, list_models, make_activation, zoo_entry
+
+__all__ = [
+    "ZooEntry",
+    "build_model",
+    "list_models",
+    "load_any",
+    "load_model",
+    "make_activation",
+    "save_model",
+    "zoo_entry",
+]
