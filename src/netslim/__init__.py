@@ -18,6 +18,7 @@ from netslim.errors import (
     TraceError,
     UnsupportedLayerError,
 )
+from netslim.export import ExportConfig, export_onnx, load_artifact, save_artifact
 from netslim.models import build_model, load_model, save_model
 from netslim.train import DistillConfig, TrainConfig, TrainRecord, evaluate, train_
 
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DistillConfig",
+    "ExportConfig",
     "ExportParityError",
     "ModelLoadError",
     "ModelProfile",
@@ -45,10 +47,13 @@ __all__ = [
     "build_model",
     "compare",
     "evaluate",
+    "export_onnx",
+    "load_artifact",
     "load_data",
     "load_model",
     "measure",
     "profile",
+    "save_artifact",
     "save_model",
     "train_",
 ]

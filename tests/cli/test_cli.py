@@ -52,3 +52,21 @@ def test_errors_are_one_clear_message(tmp_path, monkeypatch, capsys) -> None:
 def test_zoo_lists_models() -> None:
     result = runner.invoke(app, ["zoo", "--json"])
     assert "seed_cnn" in {e["name"] for e in json.loads(result.stdout)}
+
+
+def test_export_writes_an_artifact_that_bench_and_load_artifact_run(tmp_path) -> None:
+    import numpy as np
+
+    from netslim import load_artifact
+
+    out = tmp_path / "artifact"
+    result = runner.invoke(app, ["export", "seed_cnn", "--input-shape", "1,8,8", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["parity"]["ok"] is True
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input_shape"] == [1, 8, 8] and manifest["source"] == "seed_cnn"
+    assert load_artifact(out)(np.zeros((2, 1, 8, 8), np.float32)).shape == (2, 10)
+    timed = runner.invoke(app, ["bench", str(out), "--batch", "1,4", "--repeats", "3", "--json"])
+    assert [t["batch_size"] for t in json.loads(timed.stdout)] == [1, 4]
+    side = runner.invoke(app, ["bench", "seed_mlp", "--input-shape", "1,8,8", "--batch", "2", "--repeats", "3"])
+    assert side.exit_code == 0 and "torch-eager" in side.stdout and "onnxruntime" in side.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext as _nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,13 +94,14 @@ def profile_cmd(
     net = load_any(model, shape)
     arch = getattr(net, "netslim_arch", {})
     shape = shape or tuple(arch.get("input_shape", (1, 28, 28)))
-    result = profile(
-        net,
-        shape,
-        batch_size=batch_size,
-        measure_latency=latency,
-        timing=TimingConfig(warmup=max(3, repeats // 5), repeats=repeats, threads=threads),
-    )
+    with err_console.status(f"profiling {model}", spinner="dots") if not as_json else _nullcontext():
+        result = profile(
+            net,
+            shape,
+            batch_size=batch_size,
+            measure_latency=latency,
+            timing=TimingConfig(warmup=max(3, repeats // 5), repeats=repeats, threads=threads),
+        )
     if as_json:
         emit_json({"model": model, **result.to_dict()})
         return
@@ -171,6 +173,90 @@ def train(
     )
     if out is not None:
         console.print(f"saved {out}")
+
+
+@app.command("export")
+def export_cmd(
+    model: Annotated[str, typer.Argument(help="A zoo name or a saved netslim model directory.")],
+    out: Annotated[Path, typer.Option(help="The artifact directory to write (model.onnx + manifest.json).")],
+    input_shape: Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28.")] = None,
+    opset: int = 17,
+    atol: Annotated[float, typer.Option(help="Largest output difference accepted against torch.")] = 1e-4,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export to an ONNX artifact, checked against torch on real inputs before it is written.
+
+    Example: netslim export runs/cnn --out runs/cnn-artifact
+    """
+    import torch
+
+    from netslim.export import ExportConfig, save_artifact
+    from netslim.models import load_any
+
+    shape = parse_shape(input_shape)
+    net = load_any(model, shape)
+    shape = shape or tuple(getattr(net, "netslim_arch", {}).get("input_shape", (1, 28, 28)))
+    record = save_artifact(
+        net, torch.rand(2, *shape), out, config=ExportConfig(opset=opset, atol=atol), manifest={"source": model}
+    )
+    if as_json:
+        emit_json(record.to_dict())
+        return
+    console.print(
+        f"wrote {out} ({record.bytes:,} bytes of ONNX); parity: max abs diff "
+        f"{record.parity.max_abs_diff:.2e}, top-1 agreement {record.parity.argmax_agreement:.0%}"
+    )
+
+
+@app.command("bench")
+def bench_cmd(
+    model: Annotated[str, typer.Argument(help="A zoo name, a saved model directory, or an artifact directory.")],
+    input_shape: Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28.")] = None,
+    batch: Annotated[str, typer.Option(help="Batch sizes, comma separated.")] = "1,256",
+    threads: Annotated[int | None, typer.Option(min=1)] = None,
+    repeats: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Time torch eager against ONNX Runtime (or an artifact) side by side: medians of warmed runs with spread.
+
+    Example: netslim bench seed_cnn --input-shape 1,28,28 --batch 1,256 --threads 2
+    """
+    import numpy as np
+    import torch
+
+    from netslim.bench import TimingConfig, compare
+    from netslim.cli.render import timing_table
+    from netslim.export import load_artifact, to_onnx_bytes
+    from netslim.export.onnx import ExportConfig
+    from netslim.models import load_any
+    from netslim.runtime import OrtRuntime, TorchRuntime
+
+    batches = [int(b) for b in batch.split(",") if b.strip()]
+    runners: dict[str, object]
+    if (Path(model) / "manifest.json").is_file():
+        artifact = load_artifact(model, threads=threads)
+        shape = artifact.input_shape
+        runners = {"artifact": artifact}
+    else:
+        parsed = parse_shape(input_shape)
+        net = load_any(model, parsed).eval()
+        shape = parsed or tuple(getattr(net, "netslim_arch", {}).get("input_shape", (1, 28, 28)))
+        onnx_bytes = to_onnx_bytes(net, torch.rand(1, *shape), ExportConfig())
+        runners = {
+            "torch-eager": TorchRuntime(net, threads=threads),
+            "onnxruntime": OrtRuntime(onnx_bytes, threads=threads),
+        }
+    timings = []
+    config = TimingConfig(warmup=max(3, repeats // 5), repeats=repeats, threads=threads)
+    with err_console.status("timing", spinner="dots") if not as_json else _nullcontext():
+        for b in batches:
+            x = np.random.default_rng(0).random((b, *shape), dtype=np.float32)
+            fns = {name: (lambda r=r, x=x: r(x) if callable(r) else r.run(x)) for name, r in runners.items()}
+            timings += list(compare(fns, config, batch_size=b).values())
+    if as_json:
+        emit_json([t.to_dict() for t in timings])
+        return
+    console.print(timing_table(timings, f"{model}: side by side"))
 
 
 @app.command()

@@ -72,8 +72,10 @@ def load_arrays(path: str | Path, *, x_key: str = "x", y_key: str = "y") -> Arra
     ``x`` may be (N, H, W) (a channel axis is added), (N, C, H, W) or (N, F); uint8 is scaled to [0, 1].
 
     Example:
-        >>> np.savez("toy.npz", x=np.zeros((10, 28, 28), np.uint8), y=np.arange(10) % 2)
-        >>> load_arrays("toy.npz").input_shape
+        >>> import tempfile
+        >>> path = tempfile.mkdtemp() + "/toy.npz"
+        >>> np.savez(path, x=np.zeros((10, 28, 28), np.uint8), y=np.arange(10) % 2)
+        >>> load_arrays(path).input_shape
         (1, 28, 28)
     """
     path = Path(path)

@@ -142,6 +142,8 @@ def split(ds: ArrayDataset, *, val_fraction: float = 0.15, test_fraction: float 
     """Split ``ds`` into label-stratified train/val/test parts, deterministic for a given ``seed``.
 
     Example:
+        >>> from netslim.data import load_digits
+        >>> ds = load_digits().train
         >>> parts = split(ds, val_fraction=0.1, test_fraction=0.2, seed=0)
         >>> len(parts.train) + len(parts.val) + len(parts.test) == len(ds)
         True

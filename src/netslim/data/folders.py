@@ -91,8 +91,8 @@ def load_image_folder(
     ``grayscale`` None gives one channel when every image is mode "L", else RGB; True/False force it.
 
     Example:
-        >>> ds = load_image_folder("shapes/", size=(32, 32))
-        >>> ds.classes, ds.input_shape
+        >>> ds = load_image_folder("shapes/", size=(32, 32))  # doctest: +SKIP
+        >>> ds.classes, ds.input_shape  # doctest: +SKIP
         (('circle', 'square'), (3, 32, 32))
     """
     directory = Path(directory)

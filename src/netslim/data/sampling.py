@@ -16,6 +16,8 @@ def calibration_subset(ds: ArrayDataset, n: int, *, seed: int = 0, stratified: b
     An ``n`` above ``len(ds)`` returns every sample, shuffled.
 
     Example:
+        >>> from netslim.data import load_digits
+        >>> data = load_digits()
         >>> calib = calibration_subset(data.train, 256, seed=0)
         >>> len(calib)
         256

@@ -1,0 +1,18 @@
+"""Export to deployment formats with a parity check against the torch model, and the artifact directory."""
+
+from netslim.export.artifact import Artifact, load_artifact, save_artifact
+from netslim.export.onnx import ExportConfig, ExportRecord, export_onnx, to_onnx_bytes
+from netslim.export.parity import ParityReport, compare_outputs, require_parity
+
+__all__ = [
+    "Artifact",
+    "ExportConfig",
+    "ExportRecord",
+    "ParityReport",
+    "compare_outputs",
+    "export_onnx",
+    "load_artifact",
+    "require_parity",
+    "save_artifact",
+    "to_onnx_bytes",
+]

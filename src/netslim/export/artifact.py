@@ -1,0 +1,96 @@
+"""The deployable artifact: a directory with ``model.onnx`` and ``manifest.json`` (what was done, what was measured,
+on which machine, and how to run it). ``load_artifact`` runs it on ONNX Runtime; nothing is unpickled."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from netslim import atomic
+from netslim.errors import ModelLoadError
+from netslim.export.onnx import ExportConfig, ExportRecord, export_onnx
+
+FORMAT = "netslim-artifact"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class Artifact:
+    """A loaded artifact: call it on a numpy batch (float32, shape ``(batch, *input_shape)``)."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    runtime: Any
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.manifest["input_shape"])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ModelLoadError(
+                f"{self.directory}: expects input (batch, {', '.join(map(str, self.input_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
+        return self.runtime.run(x)
+
+
+def save_artifact(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    directory: str | Path,
+    *,
+    config: ExportConfig | None = None,
+    manifest: dict[str, Any] | None = None,
+    threads: int | None = None,
+) -> ExportRecord:
+    """Export ``model`` with a parity check and write the artifact directory atomically."""
+    directory = Path(directory)
+    with atomic.directory(directory) as tmp:
+        record = export_onnx(model, example, tmp / "model.onnx", config)
+        payload = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model_file": "model.onnx",
+            "input_shape": list(example.shape[1:]),
+            "runtime": {"name": "onnxruntime", "threads": threads},
+            "export": {**record.to_dict(), "path": "model.onnx"},
+            **(manifest or {}),
+        }
+        atomic.write_json(tmp / "manifest.json", payload)
+    return dataclasses.replace(record, path=str(directory / "model.onnx"))
+
+
+def load_artifact(directory: str | Path, *, threads: int | None = None) -> Artifact:
+    """Open an artifact directory written by :func:`save_artifact` (or by the selection pipeline).
+
+    >>> import tempfile, numpy as np, torch
+    >>> from netslim.models import build_model
+    >>> out = tempfile.mkdtemp() + "/artifact"
+    >>> _ = save_artifact(build_model("seed_mlp", (1, 8, 8)), torch.rand(1, 1, 8, 8), out)
+    >>> load_artifact(out)(np.zeros((3, 1, 8, 8), np.float32)).shape
+    (3, 10)
+    """
+    from netslim.runtime.ort import OrtRuntime
+
+    directory = Path(directory)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise ModelLoadError(f"{directory}: not a netslim artifact (no manifest.json); create one with netslim export")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise ModelLoadError(f"{manifest_path}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    model_file = directory / manifest.get("model_file", "model.onnx")
+    if not model_file.is_file():
+        raise ModelLoadError(f"{model_file}: missing; the manifest names it as the model file")
+    chosen_threads = threads if threads is not None else manifest.get("runtime", {}).get("threads")
+    return Artifact(directory, manifest, OrtRuntime(model_file, threads=chosen_threads))

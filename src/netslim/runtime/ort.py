@@ -1,0 +1,84 @@
+"""ONNX Runtime sessions: CPU by default; CUDA / TensorRT execution providers when the installed build has them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from netslim.errors import ConfigError, ModelLoadError
+
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+class OrtRuntime:
+    """An ONNX Runtime inference session over a file or serialized model, with a fixed thread count.
+
+    ``providers``: None is CPU; ``"gpu"`` picks TensorRT/CUDA when present (ConfigError otherwise); or a list.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | bytes,
+        *,
+        threads: int | None = 1,
+        providers: str | list[str] | None = None,
+        name: str = "onnxruntime",
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        chosen = self._providers(providers)
+        source = model if isinstance(model, bytes) else str(model)
+        try:
+            self.session = ort.InferenceSession(source, sess_options=options, providers=chosen)
+        except Exception as exc:  # ORT raises its own exception types: report the file
+            what = "the serialized model" if isinstance(model, bytes) else str(model)
+            raise ModelLoadError(f"{what}: ONNX Runtime cannot load it ({exc})") from exc
+        self.name = name
+        self.threads = threads
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            what = "the serialized model" if isinstance(model, bytes) else str(model)
+            raise ModelLoadError(f"{what}: expected a graph with one input, found {len(inputs)}")
+        self.input_name = inputs[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    @staticmethod
+    def _providers(providers: str | list[str] | None) -> list[str]:
+        available = available_providers()
+        if providers is None:
+            return ["CPUExecutionProvider"]
+        if providers == "gpu":
+            gpu = [p for p in GPU_PROVIDERS if p in available]
+            if not gpu:
+                raise ConfigError(
+                    f"providers='gpu' but this onnxruntime build has only {available}; "
+                    "install onnxruntime-gpu on a machine with CUDA"
+                )
+            return [*gpu, "CPUExecutionProvider"]
+        missing = [p for p in providers if p not in available]
+        if missing:
+            raise ConfigError(f"execution providers {missing} are not available; available: {available}")
+        return list(providers)
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
+
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        return list(self.session.run(None, {self.input_name: x}))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(self.output_names[:1], {self.input_name: x})[0]
