@@ -20,6 +20,7 @@ from netslim.errors import (
 )
 from netslim.export import ExportConfig, export_onnx, load_artifact, save_artifact
 from netslim.models import build_model, load_model, save_model
+from netslim.quant import QATConfig, QuantConfig, qat_, quantize_
 from netslim.train import DistillConfig, TrainConfig, TrainRecord, evaluate, train_
 
 __version__ = "0.1.0"
@@ -36,6 +37,8 @@ __all__ = [
     "ModelLoadError",
     "ModelProfile",
     "NetslimError",
+    "QATConfig",
+    "QuantConfig",
     "Splits",
     "Timing",
     "TimingConfig",
@@ -53,6 +56,8 @@ __all__ = [
     "load_model",
     "measure",
     "profile",
+    "qat_",
+    "quantize_",
     "save_artifact",
     "save_model",
     "train_",

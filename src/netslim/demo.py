@@ -58,7 +58,7 @@ def run_demo(
     timing = timing or TimingConfig(warmup=10, repeats=50)
     prof = profile(model, splits.input_shape, batch_size=1, timing=timing)
     timings = [
-        time_model(model, torch.rand(b, *splits.input_shape), timing, name=f"torch-eager b{b}") for b in (1, 256)
+        time_model(model, torch.rand(b, *splits.input_shape), timing, name="torch-eager") for b in (1, 256)
     ]
     result = DemoResult("seed_cnn", record, test, prof, timings, environment())
     if out is not None:

@@ -19,7 +19,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Make trained networks smaller and faster, and prove by measurement what accuracy they kept.",
 )
-console = Console()
+# wide tables stay readable when the output is a file or a pipe (Rich would otherwise assume 80 columns)
+console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]

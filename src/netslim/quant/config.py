@@ -1,0 +1,132 @@
+"""Quantization configs: ``QuantConfig`` (post-training, :func:`quantize_`) and ``QATConfig`` (:func:`qat_`).
+
+Both share a :class:`QuantScheme`: the weight and activation types, the weight granularity, the activation observer,
+layers to ``skip`` and per-layer type ``overrides`` (``{"fc*": "int4"}``), all given as globs over module names.
+
+Example:
+    >>> config = QuantConfig(weights="int4", activations=None, granularity="per_group:32", overrides={"fc2": "int8"})
+    >>> config.spec("fc2").weights, str(config.granularity)
+    ('int8', 'per_group:32')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Mapping
+
+from torch import nn
+
+from netslim.config import Config, check_range, coerce_enum
+from netslim.errors import ConfigError
+from netslim.quant.modules import QuantSpec, quantizable
+from netslim.quant.observers import ObserverKind
+from netslim.quant.qtypes import Granularity, qtype
+
+__all__ = ["QATConfig", "QuantConfig", "QuantScheme", "select_layers"]
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantScheme(Config):
+    """What to quantize and to which types. ``activations=None`` quantizes weights only."""
+
+    weights: str = "int8"
+    activations: str | None = "int8"
+    granularity: Granularity | str = "per_channel"
+    weight_symmetric: bool = True
+    activation_symmetric: bool = False
+    observer: ObserverKind | str = ObserverKind.MINMAX
+    percentile: float = 99.99
+    skip: tuple[str, ...] = ()
+    overrides: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        object.__setattr__(self, "weights", qtype(self.weights, owner=f"{owner}.weights").name)
+        if self.activations is not None:
+            object.__setattr__(self, "activations", qtype(self.activations, owner=f"{owner}.activations").name)
+        object.__setattr__(self, "granularity", Granularity.parse(self.granularity, owner=f"{owner}.granularity"))
+        object.__setattr__(self, "observer", coerce_enum(owner, "observer", ObserverKind, self.observer))
+        check_range(owner, "percentile", self.percentile, 50, 100, low_open=True)
+        if isinstance(self.skip, str):
+            raise ConfigError(
+                f"{owner}.skip must be a tuple of globs, got the string {self.skip!r}; use ({self.skip!r},)"
+            )
+        object.__setattr__(self, "skip", tuple(self.skip))
+        overrides = dict(self.overrides)
+        for pattern, value in overrides.items():
+            overrides[pattern] = qtype(value, owner=f"{owner}.overrides[{pattern!r}]").name
+        object.__setattr__(self, "overrides", overrides)
+
+    def spec(self, name: str, *, lsq: bool = False) -> QuantSpec:
+        """The QuantSpec of layer ``name``: the last override whose glob matches wins over ``weights``."""
+        weights = self.weights
+        for pattern, value in self.overrides.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                weights = value
+        options = (("percentile", self.percentile),) if self.observer is ObserverKind.PERCENTILE else ()
+        return QuantSpec(
+            weights=weights,
+            activations=self.activations,
+            granularity=Granularity.parse(self.granularity),
+            weight_symmetric=self.weight_symmetric,
+            activation_symmetric=self.activation_symmetric,
+            observer=self.observer,
+            lsq=lsq,
+            observer_options=options,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantConfig(QuantScheme):
+    """Post-training quantization (:func:`netslim.quant.quantize_`).
+
+    ``bias_correction`` removes the mean output shift that quantization causes in each layer, measured on the
+    calibration data (Nagel et al. 2019, empirical variant). ``equalize`` applies cross-layer equalization to
+    ``conv/linear -> [bn] -> relu -> conv/linear`` chains before quantizing. ``batch_size`` is the calibration batch.
+    """
+
+    bias_correction: bool = False
+    equalize: bool = False
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"QuantConfig.batch_size must be a positive integer, got {self.batch_size!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class QATConfig(QuantScheme):
+    """Quantization-aware training (:func:`netslim.quant.qat_`): defaults to W4A8 with learned step sizes.
+
+    ``lsq`` learns the scales (Esser et al. 2020); ``fold_bn`` folds BatchNorm into the preceding conv before
+    training; ``calibration_samples`` training samples initialize the activation ranges.
+    """
+
+    weights: str = "int4"
+    lsq: bool = True
+    fold_bn: bool = True
+    calibration_samples: int = 512
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.calibration_samples, bool) or self.calibration_samples < 1:
+            raise ConfigError(f"QATConfig.calibration_samples must be >= 1, got {self.calibration_samples!r}")
+
+
+def select_layers(model: nn.Module, scheme: QuantScheme) -> list[tuple[str, nn.Module]]:
+    """The quantizable layers of ``model`` not matched by ``scheme.skip``.
+
+    A ``skip`` or ``overrides`` glob that matches no quantizable layer is a ConfigError naming it.
+    """
+    layers = [(name, m) for name, m in model.named_modules() if name and quantizable(m) is not None]
+    names = [name for name, _ in layers]
+    owner = type(scheme).__name__
+    for field, patterns in (("skip", scheme.skip), ("overrides", tuple(scheme.overrides))):
+        for pattern in patterns:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                raise ConfigError(
+                    f"{owner}.{field}: {pattern!r} matches no quantizable layer; quantizable layers are {names}"
+                )
+    return [(n, m) for n, m in layers if not any(fnmatch.fnmatchcase(n, p) for p in scheme.skip)]
