@@ -10,36 +10,28 @@ Usage: python benchmarks/seed_models_mnist.py [MNIST_DIR]
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-from netslim import atomic
+from common import CNN_RECIPE, mnist_from_argv, write_results
 from netslim.analyze import profile
-from netslim.bench import TimingConfig, environment, time_model
-from netslim.data import load_mnist
-from netslim.data.mnist import default_mnist_dir
+from netslim.bench import TimingConfig, time_model
 from netslim.models import build_model, zoo_entry
 from netslim.train import TrainConfig, evaluate, train_
 
-RESULTS = Path(__file__).parent / "results"
 CNNS = ["seed_cnn", "seed_cnn_same", "seed_cnn_k5", "seed_cnn_deep"]
 MLPS = ["seed_mlp", "seed_mlp_64", "seed_mlp_tanh", "seed_mlp_l2"]
 
 
 def recipe(name: str) -> TrainConfig:
     if name in CNNS:
-        return TrainConfig(epochs=5 if name == "seed_cnn_deep" else 3, lr=2e-3, batch_size=128, schedule="onecycle")
+        return CNN_RECIPE.replace(epochs=5) if name == "seed_cnn_deep" else CNN_RECIPE
     return TrainConfig(epochs=5, lr=3e-3, batch_size=64, schedule="onecycle", **zoo_entry(name).train_hints)
 
 
 def main() -> None:
-    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else default_mnist_dir()
-    if directory is None:
-        raise SystemExit("MNIST not found: pass its directory or set NETSLIM_MNIST_DIR")
-    splits = load_mnist(directory)
+    splits = mnist_from_argv()
     timing = TimingConfig(warmup=10, repeats=50)
     rows = []
     for name in CNNS + MLPS:
@@ -65,21 +57,18 @@ def main() -> None:
             }
         )
         print(f"{name}: {test.accuracy:.4f} in {seconds:.0f}s", flush=True)
-    payload = {"benchmark": "seed_models_mnist", "environment": environment(), "rows": rows}
-    atomic.write_json(RESULTS / "seed_models_mnist.json", payload)
-    lines = [
+    table = [
         "| model | epochs | test accuracy | params | MACs | eager b1 ms (p10-p90) | eager b256 ms (p10-p90) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         b1, b256 = r["eager_b1"], r["eager_b256"]
-        lines.append(
+        table.append(
             f"| {r['model']} | {r['epochs']} | {r['test_accuracy']:.2%} | {r['params']:,} | {r['macs']:,} | "
             f"{b1['median_ms']:.3f} ({b1['p10_ms']:.3f}-{b1['p90_ms']:.3f}) | "
             f"{b256['median_ms']:.2f} ({b256['p10_ms']:.2f}-{b256['p90_ms']:.2f}) |"
         )
-    atomic.write_text(RESULTS / "seed_models_mnist.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("seed_models_mnist", {"rows": rows}, table)
 
 
 if __name__ == "__main__":

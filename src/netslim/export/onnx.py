@@ -40,9 +40,16 @@ class ExportRecord:
     bytes: int
     opset: int
     parity: ParityReport
+    quantized: bool = False  # exported in QDQ form from a netslim-quantized model
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "bytes": self.bytes, "opset": self.opset, "parity": self.parity.to_dict()}
+        return {
+            "path": self.path,
+            "bytes": self.bytes,
+            "opset": self.opset,
+            "quantized": self.quantized,
+            "parity": self.parity.to_dict(),
+        }
 
 
 def to_onnx_bytes(model: torch.nn.Module, example: torch.Tensor, config: ExportConfig) -> bytes:
@@ -102,20 +109,29 @@ def export_onnx(
     """Export ``model`` to ``path``; the graph must match torch on ``parity_inputs`` (default: ``example``, and a
     second batch size when the batch is dynamic) or ExportParityError is raised and nothing is written.
 
+    A model quantized by netslim (``quantize_``/``qat_``) is exported in QDQ form and checked against its own
+    simulation, within ``max(config.atol, one int8 step of the output range)``.
+
     >>> import tempfile, torch
     >>> from netslim.models import build_model
     >>> path = tempfile.mkdtemp() + "/m.onnx"
     >>> export_onnx(build_model("seed_cnn", (1, 8, 8)), torch.rand(2, 1, 8, 8), path).parity.ok
     True
     """
+    from netslim.export.qdq import is_quantized, output_step, qdq_model
+
     config = config or ExportConfig()
-    data = to_onnx_bytes(model, example, config)
-    onnx.checker.check_model(onnx.load_from_string(data))
     checks = [parity_inputs if parity_inputs is not None else example]
     if config.dynamic_batch and parity_inputs is None:
         checks.append(torch.cat([example, example[:1]]))
+    graph_model, quantized = model, is_quantized(model)
+    if quantized:
+        graph_model = qdq_model(model)
+        config = config.replace(atol=max(config.atol, output_step(model, checks[0])))
+    data = to_onnx_bytes(graph_model, example, config)
+    onnx.checker.check_model(onnx.load_from_string(data))
     reports = [parity(model, data, x, config) for x in checks]
     worst = max(reports, key=lambda r: r.max_abs_diff)
     require_parity(worst, f"{type(model).__name__} -> {path}")
     atomic.write_bytes(path, data)
-    return ExportRecord(path=str(path), bytes=len(data), opset=config.opset, parity=worst)
+    return ExportRecord(path=str(path), bytes=len(data), opset=config.opset, parity=worst, quantized=quantized)
