@@ -52,7 +52,8 @@ class QDQLayer(nn.Module):
         spec_qtype = layer.weight_quant.qtype
         with torch.no_grad():
             weight = layer.quantized_weight().detach().clone()
-            bias = None if layer.bias is None else layer.bias.detach().clone()
+            float_bias: torch.Tensor | None = getattr(layer, "bias", None)
+            bias = None if float_bias is None else float_bias.detach().clone()
             shift = getattr(layer, "bias_shift", None)
             if shift is not None:
                 bias = (bias if bias is not None else torch.zeros_like(shift)) - shift
@@ -70,10 +71,13 @@ class QDQLayer(nn.Module):
             self.register_buffer("w_zero", torch.zeros_like(scale, dtype=torch.int32))
             self.weight_scale = scale
 
+    w_scale: torch.Tensor
+    w_zero: torch.Tensor
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_qdq is not None:
             x = self.input_qdq(x)
-        weight = self.weight
+        weight: torch.Tensor = self.weight
         if self.weight_scale is not None:
             weight = torch.fake_quantize_per_channel_affine(weight, self.w_scale, self.w_zero, 0, -128, 127)
         if isinstance(self.op, nn.Linear):
