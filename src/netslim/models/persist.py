@@ -57,10 +57,92 @@ def load_model(directory: str | Path) -> nn.Module:
     model = build_model(arch["zoo"], arch["input_shape"], arch["num_classes"], **arch.get("kwargs", {}))
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        _replace_blocks(model, arch.get("replaced", {}))
+        reconcile_shapes(model, state)
         model.load_state_dict(state)
     except Exception as exc:
         raise ModelLoadError(f"{weights_path}: cannot load weights into {arch['zoo']} ({exc})") from exc
+    setattr(model, "netslim_arch", arch)  # noqa: B010 - keeps "replaced"/"shapes" for the next save
     return model.eval()
+
+
+# Layers whose widths structural transforms change; load_model rebuilds them at the saved tensor shapes.
+RESHAPABLE = (
+    nn.modules.conv._ConvNd,
+    nn.Linear,
+    nn.modules.batchnorm._BatchNorm,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.Embedding,
+)
+
+
+def reconcile_shapes(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Resize every reshapable layer whose saved tensors differ in shape (a pruned model), in place.
+
+    Shape-driven and model-agnostic: each parameter/buffer is replaced by an empty tensor of the saved shape (the
+    state_dict fills it) and the layer's size attributes are re-derived from the weights. Returns the layers changed.
+    """
+    changed = []
+    for name, module in model.named_modules():
+        if not isinstance(module, RESHAPABLE):
+            continue
+        old = {"in": getattr(module, "in_channels", 0), "groups": getattr(module, "groups", 1)}
+        resized = False
+        tensors = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+        for attr, value in tensors:
+            saved = state.get(f"{name}.{attr}" if name else attr)
+            if saved is None or saved.shape == value.shape:
+                continue
+            empty = torch.empty(saved.shape, dtype=value.dtype)
+            if isinstance(value, nn.Parameter):
+                setattr(module, attr, nn.Parameter(empty, requires_grad=value.requires_grad))
+            else:
+                module.register_buffer(attr, empty)
+            resized = True
+        if resized:
+            _sync_sizes(module, old)
+            changed.append(name)
+    return changed
+
+
+def _sync_sizes(module: nn.Module, old: dict[str, int]) -> None:
+    if isinstance(module, nn.modules.conv._ConvNd):
+        w = module.weight.shape
+        depthwise = old["groups"] > 1 and old["groups"] == old["in"] and w[1] == 1
+        if module.transposed:
+            module.in_channels = w[0]
+            module.groups = w[0] if depthwise else module.groups
+            module.out_channels = w[1] * module.groups
+        else:
+            module.out_channels = w[0]
+            module.groups = w[0] if depthwise else module.groups
+            module.in_channels = w[1] * module.groups
+    elif isinstance(module, nn.Linear):
+        module.out_features, module.in_features = module.weight.shape
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        ref = module.weight if module.weight is not None else module.running_mean
+        module.num_features = ref.shape[0]  # type: ignore[union-attr]
+    elif isinstance(module, nn.LayerNorm) and module.weight is not None:
+        module.normalized_shape = tuple(module.weight.shape)
+    elif isinstance(module, nn.GroupNorm) and module.weight is not None:
+        if module.num_groups == module.num_channels:
+            module.num_groups = module.weight.shape[0]
+        module.num_channels = module.weight.shape[0]
+    elif isinstance(module, nn.Embedding):
+        module.num_embeddings, module.embedding_dim = module.weight.shape
+
+
+def _replace_blocks(model: nn.Module, replaced: dict[str, str]) -> None:
+    """Re-apply block removals recorded in ``arch["replaced"]`` (``{"block1": "identity"}``)."""
+    for path, kind in replaced.items():
+        if kind != "identity":
+            raise ModelLoadError(f"architecture: block {path!r} was replaced by {kind!r}; only 'identity' is known")
+        parent, _, child = path.rpartition(".")
+        try:
+            setattr(model.get_submodule(parent), child, nn.Identity())
+        except AttributeError as exc:
+            raise ModelLoadError(f"architecture: replaced block {path!r} does not exist in the model") from exc
 
 
 def load_any(spec: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10) -> nn.Module:

@@ -1,0 +1,207 @@
+"""Channel pruning that yields smaller dense models: ``prune_`` (by ratio), ``resize_`` (to explicit widths),
+``remove_channels_`` (exact channels). Each verb analyzes the model, picks channels per dependency group, slices
+every member of the group, and returns a :class:`PruneRecord`.
+
+>>> import torch
+>>> from netslim.models import build_model
+>>> model = build_model("seed_cnn", (1, 8, 8))
+>>> record = prune_(model, torch.zeros(1, 1, 8, 8), PruneConfig(ratio=0.5))
+>>> model.conv1.out_channels, model.fc1.out_features, model(torch.zeros(2, 1, 8, 8)).shape
+(16, 64, torch.Size([2, 10]))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from netslim.analyze.profile import profile
+from netslim.errors import ConfigError
+from netslim.structure import slicing
+from netslim.structure.config import Importance, PruneConfig, Scope
+from netslim.structure.graph import analyze_structure
+from netslim.structure.group import Group, StructureReport
+from netslim.structure.importance import Batches, group_importance, taylor_saliency
+from netslim.structure.record import GroupChange, PruneRecord, layer_changes, weight_shape
+from netslim.structure.select import check_selectors, matches
+
+Plan = dict[str, tuple[Group, list[int]]]  # group name -> (group, channels to remove)
+
+
+def prune_(
+    model: nn.Module, example: torch.Tensor, config: PruneConfig | None = None, *, data: Batches | None = None
+) -> PruneRecord:
+    """Remove ``config.ratio`` of the channels of every prunable group of ``model``, in place."""
+    config = config or PruneConfig()
+    if not isinstance(config, PruneConfig):
+        raise ConfigError(f"prune_ expects a PruneConfig, got {type(config).__name__}")
+    report = analyze_structure(model, example)
+    names = report.layer_names()
+    check_selectors("PruneConfig.per_layer", config.per_layer, names)
+    check_selectors("PruneConfig.ignore", config.ignore, names)
+    groups = [g for g in report.prunable if not any(matches(p, config.ignore) for p in g.producers)]
+    scores = _scores(model, groups, Importance(config.importance), data, config)
+    if config.scope is Scope.GLOBAL:
+        plan = _global_plan(groups, scores, config)
+    else:
+        keeps = {g.name: _keep(g, int(config.ratio_for(g.producers) * g.size), config) for g in groups}
+        plan = {g.name: (g, _lowest(g, scores[g.name], keeps[g.name])) for g in groups}
+    return _apply(model, example, plan, "prune_", config.to_dict())
+
+
+def resize_(
+    model: nn.Module,
+    example: torch.Tensor,
+    widths: Mapping[str, int],
+    *,
+    importance: Importance | str = Importance.L1,
+    data: Batches | None = None,
+    seed: int = 0,
+) -> PruneRecord:
+    """Set the output width of layers (``{"fc1": 64, "conv2": 32}``; keys are globs), keeping the most important
+    units and slicing every coupled layer. Widths can only shrink."""
+    report = analyze_structure(model, example)
+    check_selectors("resize_ widths", widths, [p for g in report.groups for p in g.producers])
+    config = PruneConfig(importance=importance, seed=seed)
+    targets: dict[str, tuple[Group, int]] = {}
+    for glob, width in widths.items():
+        for g in report.groups:
+            if matches_any := [p for p in g.producers if matches(p, [glob])]:
+                targets[g.name] = (g, _check_width(g, matches_any[0], int(width)))
+    scores = _scores(model, [g for g, _ in targets.values()], Importance(config.importance), data, config)
+    plan = {name: (g, _lowest(g, scores[name], width)) for name, (g, width) in targets.items()}
+    return _apply(model, example, plan, "resize_", {"widths": dict(widths), "importance": str(config.importance)})
+
+
+def remove_channels_(model: nn.Module, example: torch.Tensor, channels: Mapping[str, Sequence[int]]) -> PruneRecord:
+    """Remove exact output channels of layers (``{"conv1": [0, 5]}``) and the coupled channels everywhere."""
+    report = analyze_structure(model, example)
+    plan: Plan = {}
+    for layer, indices in channels.items():
+        group = _group_of(report, layer)
+        member = next(m for m in group.members if m.module == layer and m.dim.value == "out")
+        drop = sorted({member.channels[int(i)] for i in indices})
+        frozen = [c for c in drop if c in group.frozen]
+        if frozen:
+            raise ConfigError(f"{layer}: channels {frozen} cannot be removed: {group.frozen[frozen[0]]}")
+        plan[group.name] = (group, sorted(set(plan.get(group.name, (group, []))[1]) | set(drop)))
+    return _apply(model, example, plan, "remove_channels_", {"channels": {k: list(v) for k, v in channels.items()}})
+
+
+def _group_of(report: StructureReport, layer: str) -> Group:
+    try:
+        return report.group(layer)
+    except KeyError:
+        names = [p for g in report.groups for p in g.producers]
+        raise ConfigError(f"layer {layer!r} produces no channel group; candidate layers: {', '.join(names)}") from None
+
+
+def _check_width(group: Group, layer: str, width: int) -> int:
+    if width > group.size or width < 1:
+        raise ConfigError(
+            f"resize_: {layer} has {group.size} output channels; a width in [1, {group.size}] is "
+            f"needed, got {width} (growing layers is not supported)"
+        )
+    if width < len(group.frozen):
+        reason = group.frozen_reasons()[0]
+        raise ConfigError(
+            f"resize_: {layer} must keep {len(group.frozen)} of {group.size} channels ({reason}); got width {width}"
+        )
+    return width
+
+
+def _scores(
+    model: nn.Module, groups: list[Group], kind: Importance, data: Batches | None, config: PruneConfig
+) -> dict[str, torch.Tensor]:
+    grads = None
+    if kind is Importance.TAYLOR:
+        if data is None:
+            raise ConfigError("PruneConfig.importance='taylor' needs data: pass data=splits to the pruning verb")
+        grads = taylor_saliency(
+            model, data, batches=config.taylor_batches, batch_size=config.taylor_batch_size, seed=config.seed
+        )
+    return {g.name: group_importance(model, g, kind, grads=grads, seed=config.seed) for g in groups}
+
+
+def _keep(group: Group, remove: int, config: PruneConfig) -> int:
+    """How many channels ``group`` keeps when asked to remove ``remove``, honouring min_channels, frozen channels
+    and rounding (``round_to`` and GroupNorm groups: the kept count is rounded to the nearest multiple)."""
+    keep = group.size - remove
+    step = math.lcm(config.round_to or 1, group.multiple_of)
+    if step > 1:
+        keep = min(group.size, max(step, round(keep / step) * step))
+    return min(group.size, max(keep, config.min_channels, len(group.frozen)))
+
+
+def _lowest(group: Group, score: torch.Tensor, keep: int) -> list[int]:
+    """The ``size - keep`` lowest-scoring prunable channels."""
+    prunable = group.prunable
+    count = min(len(prunable), group.size - keep)
+    order = sorted(prunable, key=lambda c: (float(score[c]), c))
+    return sorted(order[:count])
+
+
+def _global_plan(groups: list[Group], scores: dict[str, torch.Tensor], config: PruneConfig) -> Plan:
+    """Rank every prunable channel by its score over its group's mean; remove the lowest ``ratio`` of them."""
+    ranked = []
+    for g in groups:
+        mean = float(scores[g.name][g.prunable].mean()) or 1.0
+        ranked += [(float(scores[g.name][c]) / mean, g.name, c) for c in g.prunable]
+    ranked.sort()
+    budget = int(config.ratio * sum(g.size for g in groups))
+    by_name = {g.name: g for g in groups}
+    floor = {g.name: max(config.min_channels, len(g.frozen)) for g in groups}
+    chosen: dict[str, list[int]] = {g.name: [] for g in groups}
+    for _, name, c in ranked:
+        if budget <= 0:
+            break
+        if by_name[name].size - len(chosen[name]) > floor[name]:
+            chosen[name].append(c)
+            budget -= 1
+    plan: Plan = {}
+    for name, drop in chosen.items():
+        g = by_name[name]
+        keep = _keep(g, len(drop), config)
+        plan[name] = (g, _lowest(g, scores[name], keep))
+    return plan
+
+
+def _apply(model: nn.Module, example: torch.Tensor, plan: Plan, verb: str, config: dict[str, Any]) -> PruneRecord:
+    before = profile(model, example=example, measure_latency=False)
+    work = [(g, set(drop)) for g, drop in plan.values() if drop]
+    touched = list(dict.fromkeys(m.module for g, _ in work for m in g.members))
+    old = {n: (weight_shape(model.get_submodule(n)), _params(model.get_submodule(n))) for n in touched}
+    with torch.no_grad():
+        for group, drop in work:
+            for m in group.members:
+                keep = torch.tensor([p for p, c in enumerate(m.channels) if c not in drop], dtype=torch.long)
+                slicing.apply(m.module, model.get_submodule(m.module), m.dim, keep)
+    _mark_arch(model, touched)
+    after = profile(model, example=example, measure_latency=False)
+    return PruneRecord(
+        verb=verb,
+        config=config,
+        groups=tuple(GroupChange(g.name, g.size, g.size - len(d), tuple(sorted(d))) for g, d in work),
+        layers=layer_changes(model, touched, old, before, after),
+        params_before=before.total_params,
+        params_after=after.total_params,
+        macs_before=before.total_macs,
+        macs_after=after.total_macs,
+    )
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _mark_arch(model: nn.Module, touched: list[str]) -> None:
+    """Note the new layer shapes in ``netslim_arch`` (``load_model`` rebuilds from the saved tensor shapes)."""
+    arch = getattr(model, "netslim_arch", None)
+    if isinstance(arch, dict) and touched:
+        shapes = dict(arch.get("shapes", {}))
+        shapes.update({n: list(weight_shape(model.get_submodule(n))) for n in touched})
+        setattr(model, "netslim_arch", {**arch, "shapes": shapes})  # noqa: B010 - a plain attribute
