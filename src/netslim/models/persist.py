@@ -20,14 +20,35 @@ FORMAT_VERSION = 1
 
 
 def architecture(model: nn.Module) -> dict[str, Any]:
-    """The architecture description netslim can rebuild ``model`` from."""
-    arch = getattr(model, "netslim_arch", None)
-    if not isinstance(arch, dict):
-        raise ModelLoadError(
-            f"{type(model).__name__} has no netslim architecture description; build it with "
-            "netslim.models.build_model(...) so that it can be saved without pickle"
-        )
-    return arch
+    """The architecture description netslim can rebuild ``model`` from: a zoo name and its arguments, or a Hugging
+    Face model class and its config (plus any structural edits recorded by netslim.structure)."""
+    arch = dict(getattr(model, "netslim_arch", None) or {})
+    if "zoo" in arch:
+        return arch
+    config: Any = getattr(model, "config", None)
+    if type(model).__module__.startswith("transformers.") and hasattr(config, "to_dict"):
+        return {**arch, "hf_class": type(model).__name__, "hf_config": config.to_dict()}
+    raise ModelLoadError(
+        f"{type(model).__name__} has no netslim architecture description; build it with "
+        "netslim.models.build_model(...) (or use a Hugging Face transformers model) so that it can be saved without "
+        "pickle"
+    )
+
+
+def build_from_architecture(arch: dict[str, Any]) -> nn.Module:
+    """Rebuild the (untrained) model an architecture description names."""
+    if "zoo" in arch:
+        return build_model(arch["zoo"], arch["input_shape"], arch["num_classes"], **arch.get("kwargs", {}))
+    if "hf_class" in arch:
+        try:
+            import transformers
+        except ImportError as exc:
+            raise ModelLoadError("this model needs Hugging Face transformers: pip install 'netslim[hf]'") from exc
+        cls = getattr(transformers, arch["hf_class"], None)
+        if cls is None:
+            raise ModelLoadError(f"transformers {transformers.__version__} has no model class {arch['hf_class']!r}")
+        return cls(cls.config_class.from_dict(arch["hf_config"]))
+    raise ModelLoadError(f"architecture description has neither 'zoo' nor 'hf_class': keys {sorted(arch)}")
 
 
 def save_model(model: nn.Module, directory: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
@@ -54,14 +75,15 @@ def load_model(directory: str | Path) -> nn.Module:
     if meta.get("format") != FORMAT:
         raise ModelLoadError(f"{meta_path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
     arch = meta["architecture"]
-    model = build_model(arch["zoo"], arch["input_shape"], arch["num_classes"], **arch.get("kwargs", {}))
+    model = build_from_architecture(arch)
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         _replace_blocks(model, arch.get("replaced", {}))
         reconcile_shapes(model, state)
         model.load_state_dict(state)
     except Exception as exc:
-        raise ModelLoadError(f"{weights_path}: cannot load weights into {arch['zoo']} ({exc})") from exc
+        what = arch.get("zoo") or arch.get("hf_class")
+        raise ModelLoadError(f"{weights_path}: cannot load weights into {what} ({exc})") from exc
     setattr(model, "netslim_arch", arch)  # noqa: B010 - keeps "replaced"/"shapes" for the next save
     return model.eval()
 

@@ -43,6 +43,12 @@ def capture(model: nn.Module, example: torch.Tensor) -> Capture:
     """
     was_training = model.training
     model.eval()
+    # Hugging Face decoders return a key/value cache object that torch.export cannot flatten; the cache plays no
+    # part in the structure, so capture with it switched off
+    config = getattr(model, "config", None)
+    use_cache = getattr(config, "use_cache", None)
+    if use_cache:
+        config.use_cache = False  # type: ignore[union-attr]
     try:
         program = torch.export.export(model, (example,), strict=False)
     except Exception as exc:  # torch raises many unrelated types here; all mean "cannot capture"
@@ -54,6 +60,8 @@ def capture(model: nn.Module, example: torch.Tensor) -> Capture:
         ) from exc
     finally:
         model.train(was_training)
+        if use_cache:
+            config.use_cache = use_cache  # type: ignore[union-attr]
     sig = program.graph_signature
     return Capture(
         graph=program.graph,
