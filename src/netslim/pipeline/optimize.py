@@ -1,0 +1,235 @@
+"""The whole path: profile -> prune (+ distilled fine-tune) -> quantize -> export -> time runtimes -> select ->
+artifact. The input model is never modified; every transform and measurement lands in the result's record."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from netslim import atomic
+from netslim.analyze import profile
+from netslim.bench import environment
+from netslim.data import ArrayDataset, Splits, calibration_subset
+from netslim.export import ExportConfig, to_onnx_bytes
+from netslim.export.qdq import output_step, qdq_model
+from netslim.pipeline.config import OptimizeConfig
+from netslim.quant import QuantConfig, quantize_
+from netslim.runtime import Candidate, OrtRuntime, Selection, TorchRuntime, select_runtime
+from netslim.structure import PruneConfig, prune_iteratively_
+from netslim.train import evaluate
+
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class Variant:
+    """A model the path produced: its name, the torch module, what it costs, and its validation accuracy."""
+
+    name: str
+    model: nn.Module
+    params: int
+    macs: int
+    val_accuracy: float
+    test_accuracy: float
+    record: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": self.params,
+            "macs": self.macs,
+            "val_accuracy": self.val_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "record": self.record,
+        }
+
+
+@dataclasses.dataclass
+class OptimizeResult:
+    original: Variant
+    structural: list[Variant]
+    chosen_model: str
+    selection: Selection
+    test_accuracy: dict[str, float]  # every runtime candidate, held-out test set
+    artifact: str | None
+    seconds: float
+    environment: dict[str, Any]
+
+    @property
+    def chosen(self) -> str:
+        return self.selection.chosen
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "original": self.original.to_dict(),
+            "structural": [v.to_dict() for v in self.structural],
+            "chosen": self.chosen,
+            "chosen_model": self.chosen_model,
+            "selection": self.selection.to_dict(),
+            "test_accuracy": self.test_accuracy,
+            "artifact": self.artifact,
+            "seconds": self.seconds,
+            "environment": self.environment,
+        }
+
+
+def _variant(name: str, model: nn.Module, splits: Splits, record: dict[str, Any]) -> Variant:
+    prof = profile(model, splits.input_shape, measure_latency=False)
+    return Variant(
+        name,
+        model,
+        prof.total_params,
+        prof.total_macs,
+        evaluate(model, splits.val).accuracy,
+        evaluate(model, splits.test).accuracy,
+        record,
+    )
+
+
+def _accuracy(runtime: Any, data: ArrayDataset, batch: int = 1024) -> float:
+    hits = 0
+    for start in range(0, len(data), batch):
+        out = runtime.run(np.ascontiguousarray(data.x[start : start + batch]))
+        hits += int((out.argmax(1) == data.y[start : start + batch]).sum())
+    return hits / len(data)
+
+
+def optimize(
+    model: nn.Module,
+    splits: Splits,
+    config: OptimizeConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    log: Log | None = None,
+) -> OptimizeResult:
+    """Find the fastest deployable variant of ``model`` within the accuracy budget; with ``out``, write the
+    artifact (``model.onnx`` + ``manifest.json`` with the whole record) there."""
+    config = config or OptimizeConfig()
+    say = log or (lambda _msg: None)
+    start = time.perf_counter()
+    example = torch.from_numpy(splits.train.x[:2])
+    original = _variant("original", copy.deepcopy(model).eval(), splits, {})
+    say(f"original: val {original.val_accuracy:.2%}, {original.macs:,} MACs")
+    floor = original.val_accuracy - config.max_drop
+    structural: list[Variant] = []
+    for ratio in config.ratios:
+        candidate = copy.deepcopy(original.model)
+        finetune = config.finetune.replace(distill=config.distill) if config.distill else config.finetune
+        prune_config = PruneConfig(ratio=ratio, importance=config.importance, round_to=config.round_to)
+        steps = _prune_distilled(
+            candidate,
+            example,
+            prune_config,
+            config.prune_steps,
+            splits,
+            finetune,
+            original.model if config.distill else None,
+        )
+        variant = _variant(f"pruned-{ratio:g}", candidate, splits, {"prune": steps})
+        say(f"pruned {ratio:.0%}: val {variant.val_accuracy:.2%}, {variant.macs:,} MACs")
+        structural.append(variant)
+        if variant.val_accuracy < floor:
+            break
+    passing = [v for v in structural if v.val_accuracy >= floor]
+    best = min(passing, key=lambda v: v.macs) if passing else original
+
+    threads = config.threads
+    onnx_of = {
+        v.name: to_onnx_bytes(v.model, example, ExportConfig())
+        for v in {original.name: original, best.name: best}.values()
+    }
+    candidates = [
+        Candidate("original/torch-eager", TorchRuntime(original.model, threads=threads), baseline=True),
+        Candidate("original/onnxruntime-fp32", OrtRuntime(onnx_of[original.name], threads=threads), baseline=True),
+    ]
+    models: dict[str, tuple[nn.Module, bytes]] = {
+        "original/torch-eager": (original.model, onnx_of[original.name]),
+        "original/onnxruntime-fp32": (original.model, onnx_of[original.name]),
+    }
+    if best is not original:
+        candidates.append(Candidate(f"{best.name}/onnxruntime-fp32", OrtRuntime(onnx_of[best.name], threads=threads)))
+        models[f"{best.name}/onnxruntime-fp32"] = (best.model, onnx_of[best.name])
+    if config.quant_weights is not None:
+        quantized = copy.deepcopy(best.model)
+        calib = calibration_subset(splits.train, config.calibration_samples)
+        qconfig = QuantConfig(weights=config.quant_weights, activations=config.quant_activations)
+        qrecord = quantize_(quantized, qconfig, calibration=calib)
+        qbytes = to_onnx_bytes(qdq_model(quantized), example, ExportConfig(atol=output_step(quantized, example)))
+        name = f"{best.name}-w{config.quant_weights}a{config.quant_activations}/onnxruntime-qdq"
+        candidates.append(Candidate(name, OrtRuntime(qbytes, threads=threads)))
+        models[name] = (quantized, qbytes)
+        best.record["quantize"] = {"config": qrecord.config, "layers": [dataclasses.asdict(r) for r in qrecord.layers]}
+    say(f"timing {len(candidates)} runtimes at batch {', '.join(map(str, config.batch_sizes))}")
+    selection = select_runtime(
+        candidates,
+        splits.input_shape,
+        accuracy=lambda rt: _accuracy(rt, splits.val),
+        max_drop=config.max_drop,
+        batch_sizes=config.batch_sizes,
+        objective_batch=config.objective_batch,
+        timing=config.timing,
+    )
+    test_accuracy = {c.name: _accuracy(c.runtime, splits.test) for c in candidates}
+    say(f"chosen: {selection.chosen} ({selection.speedup:.2f}x the fastest fp32 original runtime)")
+    result = OptimizeResult(
+        original,
+        structural,
+        selection.chosen.split("/")[0],
+        selection,
+        test_accuracy,
+        None,
+        time.perf_counter() - start,
+        environment(),
+    )
+    if out is not None:
+        _write_artifact(Path(out), models[selection.chosen][1], splits, result)
+        result.artifact = str(out)
+    return result
+
+
+def _prune_distilled(
+    model: nn.Module,
+    example: torch.Tensor,
+    prune_config: PruneConfig,
+    steps: int,
+    splits: Splits,
+    finetune: Any,
+    teacher: nn.Module | None,
+) -> list[dict[str, Any]]:
+    if teacher is None:
+        record = prune_iteratively_(model, example, prune_config, steps=steps, data=splits, finetune=finetune)
+        return [s.to_dict() for s in record.steps]
+    from netslim.structure import prune_
+    from netslim.structure.iterative import step_ratio
+    from netslim.train import train_
+
+    per_step = prune_config.replace(ratio=step_ratio(prune_config.ratio, steps))
+    records = []
+    for _ in range(steps):
+        records.append(prune_(model, example, per_step).to_dict())
+        train_(model, splits, finetune, teacher=teacher)
+    return records
+
+
+def _write_artifact(directory: Path, onnx_bytes: bytes, splits: Splits, result: OptimizeResult) -> None:
+    from netslim.export.artifact import FORMAT, FORMAT_VERSION
+
+    with atomic.directory(directory) as tmp:
+        (tmp / "model.onnx").write_bytes(onnx_bytes)
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model_file": "model.onnx",
+            "input_shape": list(splits.input_shape),
+            "runtime": {"name": "onnxruntime", "threads": None},
+            "result": result.to_dict(),
+        }
+        atomic.write_json(tmp / "manifest.json", manifest)
