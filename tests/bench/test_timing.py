@@ -27,9 +27,14 @@ def test_compare_interleaves_and_ranks_a_slow_and_a_fast_callable() -> None:
         calls.append("slow")
         time.sleep(0.003)
 
-    result = compare({"fast": fast, "slow": slow}, TimingConfig(warmup=0, repeats=6))
+    result = compare({"fast": fast, "slow": slow}, TimingConfig(warmup=0, repeats=6, block=1))
     assert ratio(result["slow"], result["fast"]) > 10
     assert calls[:4] == ["fast", "slow", "slow", "fast"]  # the order rotates every round
+    calls.clear()
+    blocked = compare({"fast": fast, "slow": slow}, TimingConfig(warmup=1, repeats=4, block=2, settle_s=0.0))
+    # warm-up right before a candidate's first block, then blocks of 2, rotating
+    assert calls == ["fast"] * 3 + ["slow"] * 3 + ["slow"] * 2 + ["fast"] * 2
+    assert blocked["fast"].repeats == blocked["slow"].repeats == 4
 
 
 def test_thread_count_is_fixed_and_restored() -> None:

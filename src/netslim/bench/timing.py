@@ -22,12 +22,19 @@ from netslim.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class TimingConfig(Config):
-    """``warmup`` untimed calls, then ``repeats`` timed calls (at least ``min_seconds`` in all) on ``threads``."""
+    """``warmup`` untimed calls, then ``repeats`` timed calls (at least ``min_seconds`` in all) on ``threads``.
+
+    Side-by-side runs go in blocks of ``block`` consecutive calls per candidate, with ``settle_s`` of idle time
+    between blocks: thread pools that spin after a call (ONNX Runtime's, OpenMP's) park before the next candidate
+    runs, so one runtime's spinning threads are not billed to another.
+    """
 
     warmup: int = 10
     repeats: int = 50
     min_seconds: float = 0.0
     threads: int | None = None
+    block: int = 10
+    settle_s: float = 0.005
 
     def __post_init__(self) -> None:
         if self.warmup < 0:
@@ -36,6 +43,10 @@ class TimingConfig(Config):
             raise ConfigError(f"TimingConfig.repeats must be >= 1, got {self.repeats}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"TimingConfig.threads must be >= 1 or None, got {self.threads}")
+        if self.block < 1:
+            raise ConfigError(f"TimingConfig.block must be >= 1, got {self.block}")
+        if self.settle_s < 0:
+            raise ConfigError(f"TimingConfig.settle_s must be >= 0, got {self.settle_s}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,26 +121,40 @@ def compare(
 ) -> dict[str, Timing]:
     """Time several callables side by side in one process.
 
-    Runs are interleaved (round ``r`` calls every candidate once, in an order rotated each round), so drift in machine
-    load affects all candidates alike; each candidate gets its own warm-up first.
+    Runs are interleaved in blocks (round ``r`` runs a block of ``config.block`` calls of every candidate, in an order
+    rotated each round), so drift in machine load affects all candidates alike; each candidate gets its own warm-up
+    right before its first block, and the machine settles for ``config.settle_s`` between blocks.
     """
     config = config or TimingConfig()
     if not candidates:
         raise ConfigError("compare() needs at least one candidate")
     names = list(candidates)
     samples: dict[str, list[float]] = {n: [] for n in names}
+    warm: set[str] = set()
+
+    def more() -> bool:
+        return min(len(v) for v in samples.values()) < config.repeats or elapsed() < config.min_seconds
+
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return time.perf_counter() - started
+
     with torch_threads(config.threads) as threads:
-        for n in names:
-            for _ in range(config.warmup):
-                candidates[n]()
-        started = time.perf_counter()
         rounds = 0
-        while rounds < config.repeats or time.perf_counter() - started < config.min_seconds:
-            order = names[rounds % len(names) :] + names[: rounds % len(names)]
-            for n in order:
-                t0 = time.perf_counter()
-                candidates[n]()
-                samples[n].append(time.perf_counter() - t0)
+        while more():
+            for n in names[rounds % len(names) :] + names[: rounds % len(names)]:
+                fn = candidates[n]
+                if n not in warm:
+                    for _ in range(config.warmup):
+                        fn()
+                    warm.add(n)
+                for _ in range(min(config.block, max(1, config.repeats - len(samples[n])))):
+                    t0 = time.perf_counter()
+                    fn()
+                    samples[n].append(time.perf_counter() - t0)
+                if config.settle_s and len(names) > 1:
+                    time.sleep(config.settle_s)
             rounds += 1
     return {n: Timing.from_samples(n, samples[n], batch_size, threads) for n in names}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,10 @@ def load_model(directory: str | Path) -> nn.Module:
     model = build_from_architecture(arch)
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        apply_edits(model, arch.get("edits", []))
         _replace_blocks(model, arch.get("replaced", {}))
         reconcile_shapes(model, state)
+        apply_head_counts(model, arch.get("heads", {}))
         model.load_state_dict(state)
     except Exception as exc:
         what = arch.get("zoo") or arch.get("hf_class")
@@ -165,6 +168,101 @@ def _replace_blocks(model: nn.Module, replaced: dict[str, str]) -> None:
             setattr(model.get_submodule(parent), child, nn.Identity())
         except AttributeError as exc:
             raise ModelLoadError(f"architecture: replaced block {path!r} does not exist in the model") from exc
+
+
+# Modules a structural edit may put into a model, with the constructor arguments that rebuild them from JSON.
+SPEC_ARGS: dict[str, tuple[str, ...]] = {
+    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode"),
+    "Linear": ("in_features", "out_features"),
+    "ReLU": (),
+    "Tanh": (),
+    "GELU": ("approximate",),
+    "SiLU": (),
+    "Hardswish": (),
+    "Sigmoid": (),
+    "LeakyReLU": ("negative_slope",),
+    "Identity": (),
+}
+
+
+def module_spec(module: nn.Module) -> dict[str, Any]:
+    """A JSON description of ``module`` (a Sequential of the :data:`SPEC_ARGS` types) that rebuilds it untrained."""
+    kind = type(module).__name__
+    if type(module) is nn.Sequential:
+        return {"type": "Sequential", "children": [[n, module_spec(c)] for n, c in module.named_children()]}
+    if kind not in SPEC_ARGS or type(module) is not getattr(nn, kind):
+        raise ModelLoadError(f"{kind} cannot be described for save_model; known: Sequential, {', '.join(SPEC_ARGS)}")
+    spec: dict[str, Any] = {"type": kind}
+    for arg in SPEC_ARGS[kind]:
+        value = getattr(module, arg)
+        spec[arg] = list(value) if isinstance(value, tuple) else value
+    if kind in ("Conv2d", "Linear"):
+        spec["bias"] = getattr(module, "bias", None) is not None
+    return spec
+
+
+def module_from_spec(spec: dict[str, Any]) -> nn.Module:
+    """The (untrained) module :func:`module_spec` describes; ``load_state_dict`` fills its weights."""
+    kind = spec.get("type")
+    if kind == "Sequential":
+        return nn.Sequential(OrderedDict((name, module_from_spec(child)) for name, child in spec["children"]))
+    if kind not in SPEC_ARGS:
+        raise ModelLoadError(f"architecture: unknown module type {kind!r} in an edit; known: {', '.join(SPEC_ARGS)}")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "type"}
+    return getattr(nn, kind)(**args)
+
+
+def set_fused_activation(layer: nn.Module, activation: nn.Module) -> None:
+    """Set the activation an ``nn.TransformerEncoderLayer`` applies inside its feed-forward block (keeping its fused
+    fast path for ReLU and exact GELU, which it recognises by ``activation_relu_or_gelu``)."""
+    if not isinstance(layer, nn.TransformerEncoderLayer):
+        raise ModelLoadError(f"a fused activation can only be set on nn.TransformerEncoderLayer, not {type(layer)}")
+    layer.activation = activation
+    exact_gelu = isinstance(activation, nn.GELU) and activation.approximate == "none"
+    layer.activation_relu_or_gelu = 1 if isinstance(activation, nn.ReLU) else 2 if exact_gelu else 0
+
+
+def replace_module(model: nn.Module, path: str, module: nn.Module) -> None:
+    parent, _, child = path.rpartition(".")
+    setattr(model.get_submodule(parent), child, module)
+
+
+def apply_edits(model: nn.Module, edits: list[dict[str, Any]]) -> None:
+    """Re-apply the module replacements recorded in ``arch["edits"]`` by netslim.structure, in order:
+    ``{"path": "fc1", "module": spec}`` or ``{"path": "encoder.layers.0", "fused_activation": spec}``."""
+    for edit in edits:
+        path = edit.get("path", "")
+        try:
+            if "fused_activation" in edit:
+                set_fused_activation(model.get_submodule(path), module_from_spec(edit["fused_activation"]))
+            else:
+                replace_module(model, path, module_from_spec(edit["module"]))
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"architecture: cannot re-apply the edit of {path!r} ({exc})") from exc
+
+
+# Attributes through which attention modules (Hugging Face and others) know their head count.
+HEAD_COUNTS = ("num_attention_heads", "num_heads", "n_heads", "n_head")
+
+
+def set_head_count(module: nn.Module, heads: int) -> None:
+    """Tell an attention module it now has ``heads`` heads (after head pruning): its head-count attribute and, where
+    it keeps one, ``all_head_size`` (heads * ``attention_head_size``)."""
+    for attr in HEAD_COUNTS:
+        if isinstance(getattr(module, attr, None), int):
+            setattr(module, attr, heads)
+    size = getattr(module, "attention_head_size", None)
+    if isinstance(size, int) and isinstance(getattr(module, "all_head_size", None), int):
+        setattr(module, "all_head_size", heads * size)  # noqa: B010 - a plain int attribute
+
+
+def apply_head_counts(model: nn.Module, heads: dict[str, int]) -> None:
+    """Re-apply the per-module head counts recorded in ``arch["heads"]`` by head pruning."""
+    for path, count in heads.items():
+        try:
+            set_head_count(model.get_submodule(path), int(count))
+        except AttributeError as exc:
+            raise ModelLoadError(f"architecture: attention module {path!r} (pruned heads) does not exist") from exc
 
 
 def load_any(spec: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10) -> nn.Module:
