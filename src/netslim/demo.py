@@ -1,7 +1,8 @@
 """The embedded default job behind ``netslim demo``: no arguments, no network.
 
-Trains the seed's CNN on scikit-learn's bundled digits, measures held-out accuracy, profiles every layer and times
-the model at batch 1 and a large batch. Later stages (prune, quantize, export, select) append their records here.
+Trains the seed's CNN on scikit-learn's bundled digits, measures held-out accuracy, profiles every layer, then runs
+the whole optimization path (structured pruning with distilled fine-tuning, int8 quantization, ONNX export, runtimes
+timed side by side, selection within the accuracy budget) and writes the deployable artifact.
 """
 
 from __future__ import annotations
@@ -10,16 +11,25 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from netslim import atomic
 from netslim.analyze import ModelProfile, profile
-from netslim.bench import Timing, TimingConfig, environment, time_model
+from netslim.bench import TimingConfig
 from netslim.data import load_digits
 from netslim.models import build_model, save_model
+from netslim.pipeline import OptimizeConfig, OptimizeResult, optimize
+from netslim.pipeline.optimize import Log
 from netslim.train import Callback, Evaluation, TrainConfig, TrainRecord, evaluate, train_
 
 DEMO_TRAINING = TrainConfig(epochs=30, optimizer="adam", lr=3e-3, batch_size=32, schedule="onecycle", seed=0)
+DEMO_OPTIMIZE = OptimizeConfig(
+    ratios=(0.5, 0.625, 0.75),
+    prune_steps=2,
+    finetune=TrainConfig(epochs=10, lr=2e-3, batch_size=32, schedule="onecycle"),
+    max_drop=0.01,  # 1 point: the digits validation split has 270 images, so 0.2 point would be below one image
+    batch_sizes=(1, 256),
+    objective_batch=256,
+    timing=TimingConfig(warmup=10, repeats=50),
+)
 
 
 @dataclasses.dataclass
@@ -28,8 +38,7 @@ class DemoResult:
     train: TrainRecord
     test: Evaluation
     profile: ModelProfile
-    timings: list[Timing]
-    environment: dict[str, Any]
+    optimized: OptimizeResult
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,8 +47,7 @@ class DemoResult:
             "train": self.train.to_dict(),
             "test": self.test.to_dict(),
             "profile": self.profile.to_dict(),
-            "timings": [t.to_dict() for t in self.timings],
-            "environment": self.environment,
+            "optimize": self.optimized.to_dict(),
         }
 
 
@@ -47,22 +55,20 @@ def run_demo(
     *,
     out: str | Path | None = None,
     training: TrainConfig = DEMO_TRAINING,
+    config: OptimizeConfig = DEMO_OPTIMIZE,
     callback: Callback | None = None,
-    timing: TimingConfig | None = None,
+    log: Log | None = None,
 ) -> DemoResult:
-    """Run the demo; with ``out``, write ``model/`` and ``result.json`` there (atomically)."""
+    """Run the demo; with ``out``, write ``model/`` (the trained fp32 model), ``artifact/`` and ``result.json``."""
     splits = load_digits(seed=training.seed)
     model = build_model("seed_cnn", splits.input_shape, splits.num_classes)
     record = train_(model, splits, training, callback=callback)
     test = evaluate(model, splits.test)
-    timing = timing or TimingConfig(warmup=10, repeats=50)
-    prof = profile(model, splits.input_shape, batch_size=1, timing=timing)
-    timings = [
-        time_model(model, torch.rand(b, *splits.input_shape), timing, name="torch-eager") for b in (1, 256)
-    ]
-    result = DemoResult("seed_cnn", record, test, prof, timings, environment())
+    prof = profile(model, splits.input_shape, batch_size=1, timing=config.timing)
+    out = Path(out) if out is not None else None
+    optimized = optimize(model, splits, config, out=None if out is None else out / "artifact", log=log)
+    result = DemoResult("seed_cnn", record, test, prof, optimized)
     if out is not None:
-        out = Path(out)
         save_model(model, out / "model", extra={"test_accuracy": test.accuracy})
         atomic.write_json(out / "result.json", result.to_dict())
     return result

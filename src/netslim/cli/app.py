@@ -44,19 +44,21 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
 
 @app.command()
 def demo(
-    out: Annotated[Path | None, typer.Option(help="Write the trained model and result.json here.")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the trained model, the artifact and result.json.")] = Path(
+        "netslim-demo"
+    ),
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the embedded default end to end (no arguments, no network).
+    """Run the embedded default end to end (no arguments, no network): train, profile, optimize, select, export.
 
     Example: netslim demo
     """
     from netslim.cli.progress import TrainProgress
-    from netslim.cli.render import profile_table, timing_table
+    from netslim.cli.render import optimize_table, profile_table
     from netslim.demo import run_demo
 
     with TrainProgress(err_console, "seed_cnn on digits", quiet=as_json) as bar:
-        result = run_demo(out=out, callback=bar)
+        result = run_demo(out=out, callback=bar, log=None if as_json else lambda m: err_console.print(f"  {m}"))
     if as_json:
         emit_json(result.to_dict())
         return
@@ -67,9 +69,13 @@ def demo(
     console.print(profile_table(result.profile, "seed_cnn profile"))
     for line in result.profile.summary():
         console.print(f"  bottleneck: {line}")
-    console.print(timing_table(result.timings, "seed_cnn latency"))
-    if out:
-        console.print(f"wrote {out / 'model'} and {out / 'result.json'}")
+    console.print(optimize_table(result.optimized, "before / after (held-out test accuracy, measured latency)"))
+    opt = result.optimized
+    console.print(
+        f"chosen: [bold]{opt.chosen}[/], {opt.selection.speedup:.2f}x the fastest fp32 runtime of the original "
+        f"({opt.selection.reference}) at batch {opt.selection.objective_batch}; {opt.selection.reason}"
+    )
+    console.print(f"wrote {out / 'artifact'} (model.onnx + manifest.json), {out / 'model'} and {out / 'result.json'}")
 
 
 @app.command("profile")

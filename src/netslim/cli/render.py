@@ -8,6 +8,7 @@ from rich.table import Table
 
 from netslim.analyze import ModelProfile
 from netslim.bench import Timing
+from netslim.pipeline import OptimizeResult
 
 
 def human(n: float) -> str:
@@ -65,5 +66,31 @@ def timing_table(timings: Iterable[Timing], title: str = "Latency") -> Table:
             f"{t.p10_ms:.4f}",
             f"{t.p90_ms:.4f}",
             f"{t.throughput:,.0f}",
+        )
+    return table
+
+
+def optimize_table(result: OptimizeResult, title: str) -> Table:
+    """One row per runtime candidate: model size, held-out accuracy and latency at each timed batch size."""
+    variants = {result.original.name: result.original, **{v.name: v for v in result.structural}}
+    batches = sorted(next(iter(result.selection.measured)).timings)
+    table = Table(title=title)
+    for col in ("candidate", "params", "MACs", "test acc", *(f"b{b} ms" for b in batches), "speed-up", "budget"):
+        table.add_column(col, justify="left" if col == "candidate" else "right")
+    reference = next(m for m in result.selection.measured if m.name == result.selection.reference)
+    objective = result.selection.objective_batch
+    for m in result.selection.measured:
+        model = m.name.split("/")[0]
+        base = variants.get(model.split("-w")[0])
+        mark = " <- chosen" if m.name == result.chosen else ""
+        table.add_row(
+            m.name + mark,
+            "-" if base is None else human(base.params),
+            "-" if base is None else human(base.macs),
+            f"{result.test_accuracy[m.name]:.2%}",
+            *(f"{m.timings[b].median_ms:.4f}" for b in batches),
+            f"{reference.timings[objective].median_ms / m.timings[objective].median_ms:.2f}x",
+            "ok" if m.within_budget else "rejected",
+            style="bold" if mark else None,
         )
     return table
