@@ -22,9 +22,11 @@ from netslim.train import Callback, Evaluation, TrainConfig, TrainRecord, evalua
 
 DEMO_TRAINING = TrainConfig(epochs=30, optimizer="adam", lr=3e-3, batch_size=32, schedule="onecycle", seed=0)
 DEMO_OPTIMIZE = OptimizeConfig(
-    ratios=(0.5, 0.625, 0.75),
-    prune_steps=2,
-    finetune=TrainConfig(epochs=10, lr=2e-3, batch_size=32, schedule="onecycle"),
+    ratios=(0.5, 0.75),
+    prune_steps=1,
+    # on 1,257 training images plain fine-tuning recovered more than distillation did (measured, 20 epochs)
+    finetune=TrainConfig(epochs=20, lr=3e-3, batch_size=32, schedule="onecycle"),
+    distill=None,
     max_drop=0.01,  # 1 point: the digits validation split has 270 images, so 0.2 point would be below one image
     batch_sizes=(1, 256),
     objective_batch=256,
