@@ -35,11 +35,15 @@ class PruneConfig(Config):
 
     ``per_layer`` overrides the ratio for groups produced by layers matching a glob (``{"conv*": 0.3}``);
     ``ignore`` keeps the output channels of matching layers; ``round_to`` keeps channel counts multiples of it;
-    ``min_channels`` is the least a group keeps. Taylor importance uses ``taylor_batches`` batches of
-    ``taylor_batch_size`` samples from the data passed to :func:`prune_`.
+    ``min_channels`` is the least a group keeps. Attention-head groups (Q/K/V rows + out-proj columns per head) are
+    pruned like any group, a whole head per group channel; ``heads`` sets their ratio apart (``0.0`` keeps every
+    head; ``None``: ``ratio``); ``round_to`` does not apply to head counts, and with ``scope="global"`` head groups
+    are still pruned group by group (heads and channels are not comparable units). Taylor importance uses
+    ``taylor_batches`` batches of ``taylor_batch_size`` samples from the data passed to :func:`prune_`.
     """
 
     ratio: float = 0.5
+    heads: float | None = None
     importance: Importance | str = Importance.L1
     scope: Scope | str = Scope.UNIFORM
     per_layer: Mapping[str, float] = dataclasses.field(default_factory=dict)
@@ -53,6 +57,8 @@ class PruneConfig(Config):
     def __post_init__(self) -> None:
         owner = "PruneConfig"
         check_range(owner, "ratio", self.ratio, 0.0, 1.0, high_open=True)
+        if self.heads is not None:
+            check_range(owner, "heads", self.heads, 0.0, 1.0, high_open=True)
         object.__setattr__(self, "importance", coerce_enum(owner, "importance", Importance, self.importance))
         object.__setattr__(self, "scope", coerce_enum(owner, "scope", Scope, self.scope))
         if not isinstance(self.per_layer, Mapping):
@@ -69,14 +75,15 @@ class PruneConfig(Config):
             if getattr(self, field) < 1:
                 raise ConfigError(f"{owner}.{field} must be >= 1, got {getattr(self, field)!r}")
 
-    def ratio_for(self, producers: list[str]) -> float:
-        """The ratio of a group: the first ``per_layer`` glob matching one of its producing layers, else ``ratio``."""
+    def ratio_for(self, producers: list[str], *, heads: bool = False) -> float:
+        """The ratio of a group: the first ``per_layer`` glob matching one of its producing layers, else ``heads``
+        for an attention-head group when set, else ``ratio``."""
         from fnmatch import fnmatchcase
 
         for glob, ratio in self.per_layer.items():
             if any(fnmatchcase(name, glob) for name in producers):
                 return float(ratio)
-        return float(self.ratio)
+        return float(self.heads if heads and self.heads is not None else self.ratio)
 
     def to_dict(self) -> dict[str, Any]:
         return super().to_dict()

@@ -133,6 +133,8 @@ def view(w: Walker, node: fx.Node) -> Layout | None:
         return None
     result = reshape_layout(lay, before, after)
     if result is None:
+        result = w.split_heads(node, lay, before, after)  # (B, T, H*D) -> (B, T, H, D): whole heads
+    if result is None:
         w.freeze_inputs(node, f"{w.where(node)} reshapes the channel axis ({list(before)} -> {list(after)})")
     return result
 

@@ -22,6 +22,7 @@ import torch
 from torch import fx, nn
 from torch.utils._pytree import tree_leaves
 
+from netslim.structure.attention import MHA_REASON, mha_heads, split_heads
 from netslim.structure.capture import Capture, capture, owner, scope
 from netslim.structure.flow import RULES
 from netslim.structure.group import Dim, Group, Member, StructureReport
@@ -46,6 +47,8 @@ class Walker:
         self.info: dict[tuple[str, Dim], tuple[str, str]] = {}  # (type, note)
         self.sources: dict[str, tuple[int, ...]] = {}
         self.multiple: dict[str, int] = {}
+        self.blocks: dict[int, int] = {}  # first atom of a head -> head size (a view split channels into heads)
+        self.attention: dict[int, str] = {}  # atom -> attention module whose op coupled it head by head
 
     # -- helpers used by the rules -------------------------------------------------------------------------------
     def layout(self, arg: Any) -> Layout | None:
@@ -97,6 +100,19 @@ class Walker:
             path, _ = owner(fqn)
             module = self.model.get_submodule(path)
             return (path, module) if type(module) in LAYERS else None
+        return None
+
+    def split_heads(self, node: fx.Node, lay: Layout, before: tuple[int, ...], after: tuple[int, ...]) -> Layout | None:
+        return split_heads(self, node, lay, before, after)
+
+    def multihead(self, node: fx.Node) -> tuple[str, nn.MultiheadAttention] | None:
+        """The ``nn.MultiheadAttention`` whose fused ``in_proj_weight`` this op reads, if any."""
+        for arg in tree_leaves((node.args, node.kwargs)):
+            fqn = self.cap.tensor_name(arg)
+            if fqn is not None:
+                path, _ = owner(fqn)
+                module = self.model.get_submodule(path)
+                return (path, module) if isinstance(module, nn.MultiheadAttention) else None
         return None
 
     def member(self, name: str, dim: Dim, atoms: tuple[int, ...], module: nn.Module, note: str = "") -> None:
@@ -178,6 +194,10 @@ class Walker:
             return value[node.args[1]] if isinstance(value, tuple | list) else None  # type: ignore[index]
         op = _opname(node)
         found = self.module_of(node) if op in _CONV_OPS | _NORM_OPS | {"linear", "embedding"} else None
+        if found is None and op == "linear" and (mha := self.multihead(node)) is not None:
+            mha_heads(self, *mha)
+            self.freeze_inputs(node, f"{mha[0]} reads these channels through its fused in_proj_weight ({MHA_REASON})")
+            return None
         if found is not None:
             name, module = found
             if isinstance(module, CONVS) and op in _CONV_OPS:
@@ -233,6 +253,10 @@ class Walker:
         why: dict[int, list[str]] = {}
         for a, texts in self.atoms.why.items():
             why.setdefault(gfind(find(a)), []).extend(texts)
+        attention: dict[int, dict[str, None]] = {}
+        for a, module in self.attention.items():
+            attention.setdefault(gfind(find(a)), {})[module] = None
+        head_dim = {gfind(find(a)): size for a, size in self.blocks.items()}
         result = []
         for g, index in order.items():
             members = tuple(
@@ -254,6 +278,8 @@ class Walker:
                     frozen={i: frozen[c] for c, i in index.items() if c in frozen},
                     couplings=tuple(dict.fromkeys(why.get(g, []))),
                     multiple_of=math.lcm(1, *(self.multiple.get(m.module, 1) for m in members)),
+                    attention=tuple(attention.get(g, {})) if g in head_dim else (),
+                    head_dim=head_dim.get(g, 0) if g in attention else 0,
                 )
             )
         return tuple(result)

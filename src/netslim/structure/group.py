@@ -48,6 +48,13 @@ class Group:
     frozen: dict[int, str] = field(default_factory=dict)
     couplings: tuple[str, ...] = ()
     multiple_of: int = 1
+    attention: tuple[str, ...] = ()  # attention modules whose heads these group channels are
+    head_dim: int = 0  # positions per head in the Q/K/V projections (0: not a head group)
+
+    @property
+    def is_heads(self) -> bool:
+        """Whether each group channel is a whole attention head (Q/K/V rows + out-proj columns)."""
+        return bool(self.attention)
 
     @property
     def prunable(self) -> list[int]:
@@ -68,7 +75,13 @@ class Group:
 
     def explain(self) -> str:
         """A human explanation: which layers and dims are coupled, why, and what is frozen."""
-        lines = [f"group {self.name!r}: {self.size} channels, {len(self.prunable)} prunable"]
+        unit = "attention heads" if self.is_heads else "channels"
+        lines = [f"group {self.name!r}: {self.size} {unit}, {len(self.prunable)} prunable"]
+        if self.is_heads:
+            lines.append(
+                f"  attention heads of {', '.join(self.attention)}: Q/K/V rows and out-proj columns per head "
+                f"({self.head_dim} positions per head; whole heads are removed, the head size stays)"
+            )
         if self.multiple_of > 1:
             lines.append(f"  kept channel count must be a multiple of {self.multiple_of} (GroupNorm groups)")
         lines.append("  members (pruned together):")
@@ -89,6 +102,8 @@ class Group:
             "members": [{"module": m.module, "dim": m.dim.value, "type": m.type, "note": m.note} for m in self.members],
             "couplings": list(self.couplings),
             "frozen": self.frozen_reasons(),
+            "attention": list(self.attention),
+            "head_dim": self.head_dim,
         }
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from netslim.analyze.profile import profile
 from netslim.errors import ConfigError
+from netslim.models.persist import set_head_count
 from netslim.structure import slicing
 from netslim.structure.config import Importance, PruneConfig, Scope
 from netslim.structure.graph import analyze_structure
@@ -45,11 +46,11 @@ def prune_(
     check_selectors("PruneConfig.ignore", config.ignore, names)
     groups = [g for g in report.prunable if not any(matches(p, config.ignore) for p in g.producers)]
     scores = _scores(model, groups, Importance(config.importance), data, config)
-    if config.scope is Scope.GLOBAL:
-        plan = _global_plan(groups, scores, config)
-    else:
-        keeps = {g.name: _keep(g, int(config.ratio_for(g.producers) * g.size), config) for g in groups}
-        plan = {g.name: (g, _lowest(g, scores[g.name], keeps[g.name])) for g in groups}
+    uniform = groups if config.scope is Scope.UNIFORM else [g for g in groups if g.is_heads]
+    keeps = {g.name: _keep(g, int(config.ratio_for(g.producers, heads=g.is_heads) * g.size), config) for g in uniform}
+    plan = {g.name: (g, _lowest(g, scores[g.name], keeps[g.name])) for g in uniform}
+    if config.scope is Scope.GLOBAL:  # heads and channels are different units: heads are pruned per group
+        plan.update(_global_plan([g for g in groups if not g.is_heads], scores, config))
     return _apply(model, example, plan, "prune_", config.to_dict())
 
 
@@ -102,8 +103,9 @@ def _group_of(report: StructureReport, layer: str) -> Group:
 
 def _check_width(group: Group, layer: str, width: int) -> int:
     if width > group.size or width < 1:
+        unit = "attention heads (a width counts heads)" if group.is_heads else "output channels"
         raise ConfigError(
-            f"resize_: {layer} has {group.size} output channels; a width in [1, {group.size}] is "
+            f"resize_: {layer} has {group.size} {unit}; a width in [1, {group.size}] is "
             f"needed, got {width} (growing layers is not supported)"
         )
     if width < len(group.frozen):
@@ -131,7 +133,7 @@ def _keep(group: Group, remove: int, config: PruneConfig) -> int:
     """How many channels ``group`` keeps when asked to remove ``remove``, honouring min_channels, frozen channels
     and rounding (``round_to`` and GroupNorm groups: the kept count is rounded to the nearest multiple)."""
     keep = group.size - remove
-    step = math.lcm(config.round_to or 1, group.multiple_of)
+    step = math.lcm(1 if group.is_heads else config.round_to or 1, group.multiple_of)
     if step > 1:
         keep = min(group.size, max(step, round(keep / step) * step))
     return min(group.size, max(keep, config.min_channels, len(group.frozen)))
@@ -180,6 +182,7 @@ def _apply(model: nn.Module, example: torch.Tensor, plan: Plan, verb: str, confi
             for m in group.members:
                 keep = torch.tensor([p for p, c in enumerate(m.channels) if c not in drop], dtype=torch.long)
                 slicing.apply(m.module, model.get_submodule(m.module), m.dim, keep)
+    _set_heads(model, work)
     _mark_arch(model, touched)
     after = profile(model, example=example, measure_latency=False)
     return PruneRecord(
@@ -196,6 +199,18 @@ def _apply(model: nn.Module, example: torch.Tensor, plan: Plan, verb: str, confi
 
 def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def _set_heads(model: nn.Module, work: list[tuple[Group, set[int]]]) -> None:
+    """Update the head count of attention modules that lost heads, and note it in ``netslim_arch["heads"]`` (a
+    Hugging Face model gets a ``netslim_arch`` for it) so that ``load_model`` re-applies it."""
+    counts = {path: g.size - len(drop) for g, drop in work for path in g.attention if path != "<model>"}
+    if not counts:
+        return
+    for path, count in counts.items():
+        set_head_count(model.get_submodule(path), count)
+    arch = dict(getattr(model, "netslim_arch", None) or {})
+    setattr(model, "netslim_arch", {**arch, "heads": {**arch.get("heads", {}), **counts}})  # noqa: B010
 
 
 def _mark_arch(model: nn.Module, touched: list[str]) -> None:
