@@ -15,6 +15,20 @@ Example:
 
 from netslim.quant.calibrate import LayerError, calibrate, probe_layers
 from netslim.quant.config import QATConfig, QuantConfig, QuantScheme, select_layers
+from netslim.quant.deep import (
+    CompressionReport,
+    DeepCompressionConfig,
+    EncodeConfig,
+    HuffmanCode,
+    SharingConfig,
+    SparsityConfig,
+    deep_compress_,
+    load_compressed,
+    save_compressed,
+    share_weights_,
+    sparsify_,
+    strip_masks_,
+)
 from netslim.quant.equalize import equalize_
 from netslim.quant.fake import ActivationFakeQuant, WeightFakeQuant
 from netslim.quant.fold import fold_batchnorm_
@@ -46,9 +60,13 @@ from netslim.quant.sensitivity import allocate_bits, bit_overrides, layer_sensit
 __all__ = [
     "QTYPES",
     "ActivationFakeQuant",
+    "CompressionReport",
+    "DeepCompressionConfig",
+    "EncodeConfig",
     "EntropyObserver",
     "Granularity",
     "GranularityKind",
+    "HuffmanCode",
     "LayerError",
     "LayerQuant",
     "MSEObserver",
@@ -70,17 +88,21 @@ __all__ = [
     "QuantRecord",
     "QuantScheme",
     "QuantSpec",
+    "SharingConfig",
+    "SparsityConfig",
     "WeightFakeQuant",
     "allocate_bits",
     "bit_overrides",
     "calibrate",
     "compute_qparams",
+    "deep_compress_",
     "dequantize",
     "equalize_",
     "fake_quantize",
     "fold_batchnorm_",
     "layer_sensitivity",
     "layer_sizes",
+    "load_compressed",
     "make_observer",
     "probe_layers",
     "qat_",
@@ -89,7 +111,11 @@ __all__ = [
     "quantize",
     "quantize_",
     "quantized_module",
+    "save_compressed",
     "select_layers",
+    "share_weights_",
+    "sparsify_",
     "sqnr",
+    "strip_masks_",
     "weight_qparams",
 ]

@@ -18,6 +18,7 @@ from netslim.errors import ConfigError, DataError
 from netslim.train.config import Optimizer, TrainConfig
 from netslim.train.evaluate import evaluate
 from netslim.train.optim import make_optimizer, make_schedule
+from netslim.train.parallel import Parallel
 from netslim.train.regularize import penalty
 
 
@@ -115,8 +116,10 @@ def train_(
         raise ConfigError("TrainConfig.distill is set but no teacher model was given to train_(..., teacher=...)")
 
     torch.manual_seed(config.seed)
+    parallel = Parallel.detect()
+    net = parallel.wrap(model)
     full_batch = config.optimizer is Optimizer.GD
-    batch_size = min(config.batch_size, len(train))
+    batch_size = min(config.batch_size * parallel.world, len(train))  # the global batch
     batches_per_epoch = math.ceil(len(train) / batch_size)
     steps_per_epoch = 1 if full_batch else batches_per_epoch
     optimizer = make_optimizer(model, config)
@@ -131,26 +134,35 @@ def train_(
         model.train()
         if full_batch:
             optimizer.zero_grad(set_to_none=True)
-        for x, y in train.batches(batch_size, shuffle=not full_batch, seed=config.seed * 1000 + epoch):
+        batches = list(train.batches(batch_size, shuffle=not full_batch, seed=config.seed * 1000 + epoch))
+        sync_at = max(i for i, (_, by) in enumerate(batches) if len(by) >= parallel.world)  # GD's one all-reduce
+        for index, (global_x, global_y) in enumerate(batches):
+            step += 1
+            shard = parallel.shard(global_x, global_y)
+            if shard is None:
+                continue
+            x, y = shard
             if not full_batch:
                 optimizer.zero_grad(set_to_none=True)
-            logits = model(x)
-            if distill is not None and teacher is not None:
-                with torch.no_grad():
-                    target = teacher(x)
-                loss = distillation_loss(logits, target, y, distill.temperature, distill.alpha)
-            else:
-                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-            objective = loss + penalty(
-                model, l1=config.l1, l2=config.l2, group_lasso=config.group_lasso, layers=config.regularize_layers
-            )
-            if loss_hook is not None:
-                objective = objective + loss_hook(model)
-            # full-batch GD: accumulate the exact full-data gradient over chunks, then one step
-            (objective * (len(y) / len(train)) if full_batch else objective).backward()
+            with parallel.no_sync(net, skip=full_batch and index != sync_at):
+                logits = net(x)
+                if distill is not None and teacher is not None:
+                    with torch.no_grad():
+                        target = teacher(x)
+                    loss = distillation_loss(logits, target, y, distill.temperature, distill.alpha)
+                else:
+                    loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+                objective = loss + penalty(
+                    model, l1=config.l1, l2=config.l2, group_lasso=config.group_lasso, layers=config.regularize_layers
+                )
+                if loss_hook is not None:
+                    objective = objective + loss_hook(model)
+                # full-batch GD: accumulate the exact full-data gradient over chunks, then one step (under DDP the
+                # ranks' gradients are averaged, hence the world factor)
+                scale = len(y) * parallel.world / len(train)
+                (objective * scale if full_batch else objective).backward()
             if not full_batch:
                 _step(model, optimizer, schedule, config)
-            step += 1
             value = loss.detach().item()
             model_loss += value * len(y)
             seen += len(y)
