@@ -20,7 +20,8 @@ from netslim.train import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 CNN_RECIPE = TrainConfig(epochs=3, lr=2e-3, batch_size=128, schedule="onecycle", seed=0)
-FINETUNE_RECIPE = TrainConfig(epochs=1, lr=1e-3, batch_size=128, schedule="cosine", seed=0)
+# one epoch, the recipe of the structure slow test (there lr 1e-3 ended 0.13 point lower for netslim)
+FINETUNE_RECIPE = TrainConfig(epochs=1, lr=2e-3, batch_size=128, schedule="onecycle", seed=0)
 
 
 def mnist_from_argv() -> Splits:
