@@ -16,8 +16,11 @@ def test_demo_trains_profiles_and_reports_test_accuracy(tmp_path) -> None:
     payload = json.loads(result.stdout)
     assert payload["test"]["accuracy"] >= 0.95
     assert payload["profile"]["total_macs"] > 0 and payload["profile"]["bottlenecks"]
-    assert {t["batch_size"] for t in payload["timings"]} == {1, 256}
+    selection = payload["optimize"]["selection"]
+    assert all(set(m["timings"]) == {"1", "256"} for m in selection["measured"])
+    assert selection["speedup"] >= 1.0  # never slower than the original's fastest fp32 runtime
     assert (tmp_path / "run" / "model" / "weights.pt").is_file()
+    assert (tmp_path / "run" / "artifact" / "model.onnx").is_file()
     assert json.loads((tmp_path / "run" / "result.json").read_text())["model"] == "seed_cnn"
 
 

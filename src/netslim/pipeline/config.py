@@ -16,8 +16,9 @@ class OptimizeConfig(Config):
 
     ``ratios``: structured-pruning ratios tried in increasing order, each pruned in ``prune_steps`` steps with a
     distilled fine-tune from the original model after each; the most-pruned candidate whose validation accuracy is
-    within ``max_drop`` (absolute, e.g. 0.002 = 0.2 point) of the original is kept. ``quant_weights`` /
-    ``quant_activations``: also try that quantization (exported as QDQ) of the kept candidate; None skips it.
+    within ``max_drop`` (absolute, e.g. 0.002 = 0.2 point) of the original is timed as a candidate. ``round_to``
+    rounds kept channel counts up to a multiple (16 matches AVX-512's 16 floats). ``quant_weights`` /
+    ``quant_activations``: also try that quantization (exported as QDQ) of the most-pruned candidate; None skips it.
     Runtimes are timed at ``batch_sizes`` and the fastest at ``objective_batch`` that meets the
     budget is chosen, never one slower than the original's fastest fp32 runtime.
     """
