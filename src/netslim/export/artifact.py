@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,30 @@ class Artifact:
         return self.runtime.run(x)
 
 
+def write_artifact(
+    directory: str | Path,
+    onnx_bytes: bytes,
+    input_shape: tuple[int, ...] | list[int],
+    *,
+    manifest: dict[str, Any] | None = None,
+    threads: int | None = None,
+) -> Path:
+    """Write an already-validated ONNX graph and its manifest as an artifact directory, atomically."""
+    directory = Path(directory)
+    with atomic.directory(directory) as tmp:
+        (tmp / "model.onnx").write_bytes(onnx_bytes)
+        payload = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model_file": "model.onnx",
+            "input_shape": list(input_shape),
+            "runtime": {"name": "onnxruntime", "threads": threads},
+            **(manifest or {}),
+        }
+        atomic.write_json(tmp / "manifest.json", payload)
+    return directory
+
+
 def save_artifact(
     model: torch.nn.Module,
     example: torch.Tensor,
@@ -52,18 +77,17 @@ def save_artifact(
 ) -> ExportRecord:
     """Export ``model`` with a parity check and write the artifact directory atomically."""
     directory = Path(directory)
-    with atomic.directory(directory) as tmp:
-        record = export_onnx(model, example, tmp / "model.onnx", config)
-        payload = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "model_file": "model.onnx",
-            "input_shape": list(example.shape[1:]),
-            "runtime": {"name": "onnxruntime", "threads": threads},
-            "export": {**record.to_dict(), "path": "model.onnx"},
-            **(manifest or {}),
-        }
-        atomic.write_json(tmp / "manifest.json", payload)
+    with tempfile.TemporaryDirectory() as scratch:
+        record = export_onnx(model, example, Path(scratch) / "model.onnx", config)
+        onnx_bytes = Path(record.path).read_bytes()
+    export = {**record.to_dict(), "path": "model.onnx"}
+    write_artifact(
+        directory,
+        onnx_bytes,
+        tuple(example.shape[1:]),
+        manifest={"export": export, **(manifest or {})},
+        threads=threads,
+    )
     return dataclasses.replace(record, path=str(directory / "model.onnx"))
 
 

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from netslim import atomic
 from netslim.analyze import profile
 from netslim.bench import environment
 from netslim.data import ArrayDataset, Splits, calibration_subset
@@ -220,16 +219,6 @@ def _prune_distilled(
 
 
 def _write_artifact(directory: Path, onnx_bytes: bytes, splits: Splits, result: OptimizeResult) -> None:
-    from netslim.export.artifact import FORMAT, FORMAT_VERSION
+    from netslim.export.artifact import write_artifact
 
-    with atomic.directory(directory) as tmp:
-        (tmp / "model.onnx").write_bytes(onnx_bytes)
-        manifest = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "model_file": "model.onnx",
-            "input_shape": list(splits.input_shape),
-            "runtime": {"name": "onnxruntime", "threads": None},
-            "result": result.to_dict(),
-        }
-        atomic.write_json(tmp / "manifest.json", manifest)
+    write_artifact(directory, onnx_bytes, splits.input_shape, manifest={"result": result.to_dict()})
