@@ -1,6 +1,7 @@
 """Export to deployment formats with a parity check against the torch model, and the artifact directory."""
 
 from netslim.export.artifact import Artifact, load_artifact, save_artifact
+from netslim.export.nbits import MatMulNBitsLinear, NBitsChoice, nbits_model
 from netslim.export.onnx import ExportConfig, ExportRecord, export_onnx, to_onnx_bytes
 from netslim.export.parity import ParityReport, compare_outputs, require_parity
 
@@ -8,10 +9,13 @@ __all__ = [
     "Artifact",
     "ExportConfig",
     "ExportRecord",
+    "MatMulNBitsLinear",
+    "NBitsChoice",
     "ParityReport",
     "compare_outputs",
     "export_onnx",
     "load_artifact",
+    "nbits_model",
     "require_parity",
     "save_artifact",
     "to_onnx_bytes",

@@ -1,5 +1,6 @@
 """The deployable artifact: a directory with ``model.onnx`` and ``manifest.json`` (what was done, what was measured,
-on which machine, and how to run it). ``load_artifact`` runs it on ONNX Runtime; nothing is unpickled."""
+on which machine, and how to run it). ``load_artifact`` runs it with the engine and threads the manifest names for
+each batch-size range; nothing is unpickled."""
 
 from __future__ import annotations
 
@@ -49,8 +50,10 @@ def write_artifact(
     *,
     manifest: dict[str, Any] | None = None,
     threads: int | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> Path:
-    """Write an already-validated ONNX graph and its manifest as an artifact directory, atomically."""
+    """Write an already-validated ONNX graph and its manifest as an artifact directory, atomically. ``runtime`` is a
+    :class:`~netslim.runtime.spec.BatchPolicy` / ``RuntimeSpec`` dict (default: ONNX Runtime with ``threads``)."""
     directory = Path(directory)
     with atomic.directory(directory) as tmp:
         (tmp / "model.onnx").write_bytes(onnx_bytes)
@@ -59,7 +62,7 @@ def write_artifact(
             "version": FORMAT_VERSION,
             "model_file": "model.onnx",
             "input_shape": list(input_shape),
-            "runtime": {"name": "onnxruntime", "threads": threads},
+            "runtime": runtime or {"engine": "onnxruntime", "threads": threads, "mode": "latency"},
             **(manifest or {}),
         }
         atomic.write_json(tmp / "manifest.json", payload)
@@ -101,7 +104,7 @@ def load_artifact(directory: str | Path, *, threads: int | None = None) -> Artif
     >>> load_artifact(out)(np.zeros((3, 1, 8, 8), np.float32)).shape
     (3, 10)
     """
-    from netslim.runtime.ort import OrtRuntime
+    from netslim.runtime.spec import BatchPolicy
 
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
@@ -116,5 +119,10 @@ def load_artifact(directory: str | Path, *, threads: int | None = None) -> Artif
     model_file = directory / manifest.get("model_file", "model.onnx")
     if not model_file.is_file():
         raise ModelLoadError(f"{model_file}: missing; the manifest names it as the model file")
-    chosen_threads = threads if threads is not None else manifest.get("runtime", {}).get("threads")
-    return Artifact(directory, manifest, OrtRuntime(model_file, threads=chosen_threads))
+    spec = dict(manifest.get("runtime") or {})
+    if "name" in spec:  # version-1 manifests before engines: {"name": "onnxruntime", "threads": n}
+        spec = {"engine": spec.pop("name"), **spec}
+    policy = BatchPolicy.from_dict(spec, where=f"{manifest_path}: runtime")
+    if threads is not None:  # the caller's thread count wins over the measured choice
+        policy = BatchPolicy(tuple((b, dataclasses.replace(s, threads=threads)) for b, s in policy.rules))
+    return Artifact(directory, manifest, policy.open(model_file))

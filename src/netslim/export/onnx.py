@@ -14,19 +14,26 @@ import torch
 from netslim import atomic
 from netslim.config import Config, check_range
 from netslim.errors import ConfigError, ExportParityError, ModelLoadError
+from netslim.export.nbits import NBitsChoice, nbits_model
 from netslim.export.parity import ParityReport, compare_outputs, require_parity, torch_outputs
+from netslim.quant.modules import QuantModule
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig(Config):
     """``opset``: ONNX opset; ``dynamic_batch``: the first axis is symbolic; ``atol``: the largest absolute output
-    difference accepted against torch on the parity inputs."""
+    difference accepted against torch on the parity inputs.
+
+    ``int4_matmul``: export int4/uint4 weight-only Linear layers of a netslim-quantized model as ONNX Runtime's
+    ``MatMulNBits`` (packed 4-bit codes, ~1/7 of the fp32 bytes; see :mod:`netslim.export.nbits`). Off by default:
+    ``com.microsoft`` ops run on ONNX Runtime only, while the default QDQ/fp32 graph runs on any ONNX runtime."""
 
     opset: int = 17
     dynamic_batch: bool = True
     atol: float = 1e-4
     input_name: str = "input"
     output_name: str = "output"
+    int4_matmul: bool = False
 
     def __post_init__(self) -> None:
         if not 13 <= self.opset <= 21:
@@ -41,6 +48,12 @@ class ExportRecord:
     opset: int
     parity: ParityReport
     quantized: bool = False  # exported in QDQ form from a netslim-quantized model
+    int4_matmul: tuple[NBitsChoice, ...] = ()  # with ExportConfig(int4_matmul=True): each quantized layer's fate
+
+    @property
+    def matmul_nbits_layers(self) -> list[str]:
+        """The layers exported as MatMulNBits."""
+        return [c.layer for c in self.int4_matmul if c.converted]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +61,7 @@ class ExportRecord:
             "bytes": self.bytes,
             "opset": self.opset,
             "quantized": self.quantized,
+            "int4_matmul": [dataclasses.asdict(c) for c in self.int4_matmul],
             "parity": self.parity.to_dict(),
         }
 
@@ -110,7 +124,10 @@ def export_onnx(
     second batch size when the batch is dynamic) or ExportParityError is raised and nothing is written.
 
     A model quantized by netslim (``quantize_``/``qat_``) is exported in QDQ form and checked against its own
-    simulation, within ``max(config.atol, one int8 step of the output range)``.
+    simulation, within ``max(config.atol, one int8 step of the output range)``. With ``config.int4_matmul`` its
+    int4 weight-only Linear layers become MatMulNBits (``record.int4_matmul`` says which, and why not the others);
+    a model whose quantized layers are all weight-only is then checked within ``config.atol``: its weights are
+    exact and ONNX Runtime computes in fp32.
 
     >>> import tempfile, torch
     >>> from netslim.models import build_model
@@ -118,6 +135,7 @@ def export_onnx(
     >>> export_onnx(build_model("seed_cnn", (1, 8, 8)), torch.rand(2, 1, 8, 8), path).parity.ok
     True
     """
+    from netslim.export.canonical import canonical_qdq
     from netslim.export.qdq import is_quantized, output_step, qdq_model
 
     config = config or ExportConfig()
@@ -125,13 +143,27 @@ def export_onnx(
     if config.dynamic_batch and parity_inputs is None:
         checks.append(torch.cat([example, example[:1]]))
     graph_model, quantized = model, is_quantized(model)
-    if quantized:
+    choices: tuple[NBitsChoice, ...] = ()
+    if config.int4_matmul:
+        graph_model, planned = nbits_model(model)
+        choices = tuple(planned)
+    elif quantized:
         graph_model = qdq_model(model)
+    if quantized and not (config.int4_matmul and _weight_only(model)):
         config = config.replace(atol=max(config.atol, output_step(model, checks[0])))
     data = to_onnx_bytes(graph_model, example, config)
+    if quantized:
+        data = canonical_qdq(data)  # int8 weight initializers, Q/DQ behind each producer: integer kernels
     onnx.checker.check_model(onnx.load_from_string(data))
     reports = [parity(model, data, x, config) for x in checks]
     worst = max(reports, key=lambda r: r.max_abs_diff)
     require_parity(worst, f"{type(model).__name__} -> {path}")
     atomic.write_bytes(path, data)
-    return ExportRecord(path=str(path), bytes=len(data), opset=config.opset, parity=worst, quantized=quantized)
+    return ExportRecord(
+        path=str(path), bytes=len(data), opset=config.opset, parity=worst, quantized=quantized, int4_matmul=choices
+    )
+
+
+def _weight_only(model: torch.nn.Module) -> bool:
+    """No quantized layer of ``model`` quantizes its input (the exported weights are then exact)."""
+    return all(m.input_quant is None for m in model.modules() if isinstance(m, QuantModule))

@@ -19,8 +19,10 @@ class OptimizeConfig(Config):
     within ``max_drop`` (absolute, e.g. 0.002 = 0.2 point) of the original is timed as a candidate. ``round_to``
     rounds kept channel counts up to a multiple (16 matches AVX-512's 16 floats). ``quant_weights`` /
     ``quant_activations``: also try that quantization (exported as QDQ) of the most-pruned candidate; None skips it.
-    Runtimes are timed at ``batch_sizes`` and the fastest at ``objective_batch`` that meets the
-    budget is chosen, never one slower than the original's fastest fp32 runtime.
+    Every model file is timed on each of ``engines`` (OpenVINO only when installed) with ``threads`` and with one
+    thread, at ``batch_sizes``; the fastest at ``objective_batch`` that meets the budget is chosen, never one slower
+    than the original's fastest fp32 runtime, and the artifact runs that file with the fastest engine/threads
+    measured for each batch size.
     """
 
     ratios: tuple[float, ...] = (0.5, 0.625, 0.75)
@@ -32,17 +34,24 @@ class OptimizeConfig(Config):
     )
     distill: DistillConfig | None = dataclasses.field(default_factory=lambda: DistillConfig(temperature=4.0, alpha=0.7))
     quant_weights: str | None = "int8"
-    quant_activations: str | None = "int8"
+    quant_activations: str | None = "uint8"
     calibration_samples: int = 512
     max_drop: float = 0.002
     batch_sizes: tuple[int, ...] = (1, 256)
     objective_batch: int = 256
     threads: int | None = None
+    engines: tuple[str, ...] = ("onnxruntime", "openvino")
     timing: TimingConfig = dataclasses.field(default_factory=lambda: TimingConfig(warmup=10, repeats=60))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
         object.__setattr__(self, "batch_sizes", tuple(int(b) for b in self.batch_sizes))
+        object.__setattr__(self, "engines", tuple(self.engines))
+        for engine in self.engines:
+            if engine not in ("onnxruntime", "openvino"):
+                raise ConfigError(f"OptimizeConfig.engines: unknown engine {engine!r}; use onnxruntime or openvino")
+        if not self.engines:
+            raise ConfigError("OptimizeConfig.engines must name at least one engine")
         for field in ("finetune", "distill", "timing"):
             value = getattr(self, field)
             if isinstance(value, dict):

@@ -18,10 +18,13 @@ from netslim.analyze import profile
 from netslim.bench import environment
 from netslim.data import ArrayDataset, Splits, calibration_subset
 from netslim.export import ExportConfig, to_onnx_bytes
+from netslim.export.canonical import canonical_qdq
 from netslim.export.qdq import output_step, qdq_model
 from netslim.pipeline.config import OptimizeConfig
 from netslim.quant import QuantConfig, quantize_
-from netslim.runtime import Candidate, OrtRuntime, Selection, TorchRuntime, select_runtime
+from netslim.runtime import Candidate, Selection, TorchRuntime, select_runtime
+from netslim.runtime.openvino import openvino_available
+from netslim.runtime.spec import BatchPolicy, RuntimeSpec
 from netslim.structure import PruneConfig, prune_iteratively_
 from netslim.train import evaluate
 
@@ -61,6 +64,8 @@ class OptimizeResult:
     artifact: str | None
     seconds: float
     environment: dict[str, Any]
+    policy: dict[str, Any] = dataclasses.field(default_factory=dict)  # engine/threads by batch size (BatchPolicy)
+    speedups: dict[int, float] = dataclasses.field(default_factory=dict)  # vs the original's fastest fp32, by batch
 
     @property
     def chosen(self) -> str:
@@ -77,6 +82,8 @@ class OptimizeResult:
             "artifact": self.artifact,
             "seconds": self.seconds,
             "environment": self.environment,
+            "policy": self.policy,
+            "speedups": {str(b): v for b, v in self.speedups.items()},
         }
 
 
@@ -140,31 +147,34 @@ def optimize(
     passing = [v for v in structural if v.val_accuracy >= floor]
     best = min(passing, key=lambda v: v.macs) if passing else original
 
-    threads = config.threads
+    specs = _runtime_specs(config, say)
     # every structural variant within the budget is timed: fewer MACs is not always faster (channel counts that are
     # not multiples of the SIMD width can be slower), so the runtime measurement decides
     onnx_of = {v.name: to_onnx_bytes(v.model, example, ExportConfig()) for v in [original, *passing]}
-    candidates = [
-        Candidate("original/torch-eager", TorchRuntime(original.model, threads=threads), baseline=True),
-        Candidate("original/onnxruntime-fp32", OrtRuntime(onnx_of[original.name], threads=threads), baseline=True),
-    ]
-    models: dict[str, tuple[nn.Module, bytes]] = {
-        "original/torch-eager": (original.model, onnx_of[original.name]),
-        "original/onnxruntime-fp32": (original.model, onnx_of[original.name]),
+    candidates = [Candidate("original/fp32/torch-eager", TorchRuntime(original.model, threads=config.threads), True)]
+    models: dict[str, tuple[nn.Module, bytes, RuntimeSpec | None]] = {
+        candidates[0].name: (original.model, onnx_of[original.name], None)
     }
+
+    def add(variant: str, form: str, module: nn.Module, data: bytes, baseline: bool = False) -> None:
+        for spec in specs:
+            name = f"{variant}/{form}/{spec.label}"
+            candidates.append(Candidate(name, spec.open(data), baseline))
+            models[name] = (module, data, spec)
+
+    add(original.name, "fp32", original.model, onnx_of[original.name], baseline=True)
     for variant in passing:
-        name = f"{variant.name}/onnxruntime-fp32"
-        candidates.append(Candidate(name, OrtRuntime(onnx_of[variant.name], threads=threads)))
-        models[name] = (variant.model, onnx_of[variant.name])
+        add(variant.name, "fp32", variant.model, onnx_of[variant.name])
     if config.quant_weights is not None:
         quantized = copy.deepcopy(best.model)
         calib = calibration_subset(splits.train, config.calibration_samples)
         qconfig = QuantConfig(weights=config.quant_weights, activations=config.quant_activations)
         qrecord = quantize_(quantized, qconfig, calibration=calib)
-        qbytes = to_onnx_bytes(qdq_model(quantized), example, ExportConfig(atol=output_step(quantized, example)))
-        name = f"{best.name}-w{config.quant_weights}a{config.quant_activations}/onnxruntime-qdq"
-        candidates.append(Candidate(name, OrtRuntime(qbytes, threads=threads)))
-        models[name] = (quantized, qbytes)
+        qbytes = canonical_qdq(
+            to_onnx_bytes(qdq_model(quantized), example, ExportConfig(atol=output_step(quantized, example)))
+        )
+        form = f"w{config.quant_weights}a{config.quant_activations}-qdq"
+        add(best.name, form, quantized, qbytes)
         best.record["quantize"] = {"config": qrecord.config, "layers": [dataclasses.asdict(r) for r in qrecord.layers]}
     say(f"timing {len(candidates)} runtimes at batch {', '.join(map(str, config.batch_sizes))}")
     selection = select_runtime(
@@ -177,7 +187,11 @@ def optimize(
         timing=config.timing,
     )
     test_accuracy = {c.name: _accuracy(c.runtime, splits.test) for c in candidates}
-    say(f"chosen: {selection.chosen} ({selection.speedup:.2f}x the fastest fp32 original runtime)")
+    policy, speedups = _batch_policy(selection, models, config.batch_sizes)
+    say(
+        f"chosen: {selection.chosen} ({selection.speedup:.2f}x the fastest fp32 original runtime); by batch size: "
+        + ", ".join(f"b{b} {speedups[b]:.2f}x" for b in config.batch_sizes)
+    )
     result = OptimizeResult(
         original,
         structural,
@@ -187,6 +201,8 @@ def optimize(
         None,
         time.perf_counter() - start,
         environment(),
+        policy.to_dict(),
+        speedups,
     )
     if out is not None:
         _write_artifact(Path(out), models[selection.chosen][1], splits, result)
@@ -218,7 +234,40 @@ def _prune_distilled(
     return records
 
 
+def _runtime_specs(config: OptimizeConfig, say: Log) -> list[RuntimeSpec]:
+    """Every engine x thread count to time: the configured threads and one thread (no synchronisation: often the
+    fastest for one sample)."""
+    threads = [config.threads] if config.threads == 1 else [config.threads, 1]
+    engines = list(config.engines)
+    if "openvino" in engines and not openvino_available():
+        say("openvino is not installed (pip install 'netslim[openvino]'): timing ONNX Runtime only")
+        engines.remove("openvino")
+    return [RuntimeSpec(engine, t) for engine in engines for t in threads]
+
+
+def _batch_policy(
+    selection: Selection, models: dict[str, tuple[nn.Module, bytes, RuntimeSpec | None]], batch_sizes: tuple[int, ...]
+) -> tuple[BatchPolicy, dict[int, float]]:
+    """For the chosen model file, the fastest engine/threads at each measured batch size (within the budget), and
+    its speedup over the fastest fp32 runtime of the original at that batch size."""
+    chosen_bytes = models[selection.chosen][1]
+    same_file = [m for m in selection.measured if m.within_budget and models[m.name][1] is chosen_bytes]
+    baselines = [m for m in selection.measured if m.baseline]
+    rules, speedups = [], {}
+    for batch in sorted(batch_sizes):
+        fastest = min(same_file, key=lambda m: m.timings[batch].median_ms)
+        spec = models[fastest.name][2]
+        reference = min(m.timings[batch].median_ms for m in baselines)
+        if spec is None:  # torch eager of the original: the artifact runs the same graph on ONNX Runtime
+            spec = RuntimeSpec("onnxruntime", None)
+        rules.append((batch, spec))
+        speedups[batch] = reference / fastest.timings[batch].median_ms
+    return BatchPolicy(tuple(rules)), speedups
+
+
 def _write_artifact(directory: Path, onnx_bytes: bytes, splits: Splits, result: OptimizeResult) -> None:
     from netslim.export.artifact import write_artifact
 
-    write_artifact(directory, onnx_bytes, splits.input_shape, manifest={"result": result.to_dict()})
+    write_artifact(
+        directory, onnx_bytes, splits.input_shape, manifest={"result": result.to_dict()}, runtime=result.policy
+    )

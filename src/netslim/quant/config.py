@@ -28,10 +28,12 @@ __all__ = ["QATConfig", "QuantConfig", "QuantScheme", "select_layers"]
 
 @dataclasses.dataclass(frozen=True)
 class QuantScheme(Config):
-    """What to quantize and to which types. ``activations=None`` quantizes weights only."""
+    """What to quantize and to which types. ``activations=None`` quantizes weights only. The defaults (int8
+    per-channel symmetric weights, uint8 asymmetric activations) are the pattern ONNX Runtime and OpenVINO run as
+    integer kernels on x86."""
 
     weights: str = "int8"
-    activations: str | None = "int8"
+    activations: str | None = "uint8"  # u8 activations x s8 weights: the integer fast path of x86 runtimes
     granularity: Granularity | str = "per_channel"
     weight_symmetric: bool = True
     activation_symmetric: bool = False

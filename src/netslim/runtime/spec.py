@@ -1,0 +1,109 @@
+"""How to run an ONNX file, as data: the engine (ONNX Runtime or OpenVINO), its thread count and mode. A
+:class:`BatchPolicy` keeps one spec per batch-size range, because the fastest setting for one sample (often a single
+thread: no synchronisation) differs from the fastest for a batch job. Both are stored in an artifact's manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netslim.errors import ConfigError
+from netslim.runtime.base import Runtime
+
+ENGINES = ("onnxruntime", "openvino")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeSpec:
+    engine: str = "onnxruntime"
+    threads: int | None = None
+    mode: str = "latency"  # openvino: "throughput" runs parallel streams
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"RuntimeSpec.engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"RuntimeSpec.threads must be >= 1 or null, got {self.threads}")
+
+    @property
+    def label(self) -> str:
+        threads = "auto" if self.threads is None else str(self.threads)
+        mode = "" if self.mode == "latency" else f"-{self.mode}"
+        return f"{self.engine}{mode}-t{threads}"
+
+    def open(self, model: str | Path | bytes) -> Runtime:
+        if self.engine == "openvino":
+            from netslim.runtime.openvino import OvRuntime
+
+            return OvRuntime(model, threads=self.threads, mode=self.mode, name=self.label)
+        from netslim.runtime.ort import OrtRuntime
+
+        return OrtRuntime(model, threads=self.threads, name=self.label)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "runtime") -> RuntimeSpec:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"{where}: unknown fields {sorted(unknown)}; expected engine, threads, mode")
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPolicy:
+    """``rules``: (largest batch, spec) in increasing order; a batch larger than every bound uses the last spec."""
+
+    rules: tuple[tuple[int, RuntimeSpec], ...]
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            raise ConfigError("BatchPolicy needs at least one (max_batch, spec) rule")
+        bounds = [b for b, _ in self.rules]
+        if bounds != sorted(set(bounds)):
+            raise ConfigError(f"BatchPolicy bounds must be strictly increasing, got {bounds}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by_batch": [{"max_batch": b, **s.to_dict()} for b, s in self.rules]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "runtime") -> BatchPolicy:
+        if "by_batch" not in data:  # a single spec
+            return cls(((1 << 30, RuntimeSpec.from_dict(data, where=where)),))
+        rules = []
+        for i, rule in enumerate(data["by_batch"]):
+            rule = dict(rule)
+            bound = rule.pop("max_batch", None)
+            if not isinstance(bound, int) or bound < 1:
+                raise ConfigError(f"{where}.by_batch[{i}].max_batch must be a positive integer, got {bound!r}")
+            rules.append((bound, RuntimeSpec.from_dict(rule, where=f"{where}.by_batch[{i}]")))
+        return cls(tuple(rules))
+
+    def open(self, model: str | Path | bytes) -> DispatchRuntime:
+        return DispatchRuntime([(b, s.open(model)) for b, s in self.rules])
+
+
+class DispatchRuntime:
+    """Runs each batch on the runtime of its batch-size range (see :class:`BatchPolicy`)."""
+
+    def __init__(self, runtimes: Sequence[tuple[int, Runtime]]) -> None:
+        self.runtimes = list(runtimes)
+        self.name = "+".join(rt.name for _, rt in self.runtimes)
+        self.threads = max((rt.threads or 0) for _, rt in self.runtimes) or None
+
+    def pick(self, batch: int) -> Runtime:
+        for bound, runtime in self.runtimes:
+            if batch <= bound:
+                return runtime
+        return self.runtimes[-1][1]
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.pick(len(x)).run(x)
+
+
+__all__ = ["ENGINES", "BatchPolicy", "DispatchRuntime", "RuntimeSpec"]
