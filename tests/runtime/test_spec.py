@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from netslim.errors import ConfigError
+from netslim.export import load_artifact, save_artifact
+from netslim.models import build_model
+from netslim.runtime.spec import BatchPolicy, RuntimeSpec
+
+
+def test_policy_round_trips_and_dispatches_by_batch_size(tmp_path) -> None:
+    model = build_model("seed_mlp", (1, 8, 8)).eval()
+    policy = BatchPolicy(((1, RuntimeSpec("onnxruntime", 1)), (256, RuntimeSpec("onnxruntime", 2))))
+    assert BatchPolicy.from_dict(json.loads(json.dumps(policy.to_dict()))) == policy
+    save_artifact(model, torch.rand(1, 1, 8, 8), tmp_path / "a")
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    manifest["runtime"] = policy.to_dict()
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps(manifest))
+    artifact = load_artifact(tmp_path / "a")
+    assert artifact.runtime.pick(1).threads == 1
+    assert artifact.runtime.pick(7).threads == 2
+    assert artifact.runtime.pick(1000).threads == 2  # above every bound: the last rule
+    x = np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(artifact(x), model(torch.from_numpy(x)).numpy(), atol=1e-4)
+    assert load_artifact(tmp_path / "a", threads=1).runtime.pick(7).threads == 1  # the caller's threads win
+
+
+def test_version_one_manifests_still_load(tmp_path) -> None:
+    save_artifact(build_model("seed_mlp", (1, 8, 8)), torch.rand(1, 1, 8, 8), tmp_path / "a")
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    manifest["runtime"] = {"name": "onnxruntime", "threads": 1}
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps(manifest))
+    assert load_artifact(tmp_path / "a").runtime.pick(1).threads == 1
+
+
+def test_bad_runtime_fields_are_clear_errors(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="engine"):
+        RuntimeSpec("tensorflow")
+    with pytest.raises(ConfigError, match="increasing"):
+        BatchPolicy(((8, RuntimeSpec()), (1, RuntimeSpec())))
+    save_artifact(build_model("seed_mlp", (1, 8, 8)), torch.rand(1, 1, 8, 8), tmp_path / "a")
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    manifest["runtime"] = {"engine": "onnxruntime", "thread": 2}
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="manifest.json: runtime: unknown fields"):
+        load_artifact(tmp_path / "a")
