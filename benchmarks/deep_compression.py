@@ -66,8 +66,8 @@ def recipes(quick: bool) -> dict[str, dict[str, Any]]:
                 ),
                 prune_finetune=retrain(2, 3e-4),
                 recover=retrain(8, 5e-4),
-                sharing=SharingConfig(linear_bits=4),
-                share_finetune=retrain(2, 2e-4),
+                sharing=SharingConfig(linear_bits=5),
+                share_finetune=retrain(4, 2e-4),
                 encode=EncodeConfig(linear_gap_bits=None, dense_dtype="float16"),
                 distill=True,
             ),
@@ -76,12 +76,12 @@ def recipes(quick: bool) -> dict[str, dict[str, Any]]:
             "baseline": TrainConfig(epochs=epochs(6), lr=2e-3, batch_size=128, schedule="cosine", seed=0, l2=L2),
             "compress": DeepCompressionConfig(
                 sparsity=SparsityConfig(
-                    sparsity={"conv1": 0.34, "conv2": 0.88, "fc1": 0.92, "fc2": 0.81}, schedule=(0.5, 0.8, 1.0)
+                    sparsity={"conv1": 0.34, "conv2": 0.88, "fc1": 0.93, "fc2": 0.81}, schedule=(0.5, 0.8, 1.0)
                 ),
                 prune_finetune=retrain(1, 3e-4),
                 recover=retrain(3, 5e-4),
-                sharing=SharingConfig(conv_bits=5, linear_bits=4),
-                share_finetune=retrain(1, 2e-4),
+                sharing=SharingConfig(conv_bits=5, linear_bits=5),
+                share_finetune=retrain(3, 2e-4),
                 encode=EncodeConfig(conv_gap_bits=None, linear_gap_bits=None, dense_dtype="float16"),
                 distill=True,
             ),

@@ -76,3 +76,17 @@ def test_load_errors_name_the_problem(tmp_path) -> None:
         load_model(tmp_path)
     with pytest.raises(ConfigError, match="activation"):
         build_model("seed_mlp", activation="swishy")
+
+
+def test_binary_mlp_is_binaryconnects_architecture(tmp_path) -> None:
+    model = build_model("binary_mlp")
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 1024), (1024, 1024), (1024, 1024), (1024, 10)]
+    assert all(m.bias is None for m in linears)  # BatchNorm's shift replaces the bias
+    names = list(dict(model.named_children()))
+    assert all(names[names.index(f"fc{i}") + 1] == f"bn{i}" for i in range(1, 5))
+    small = build_model("binary_mlp", (1, 8, 8), hidden=(32, 16), output_norm=False).eval()
+    assert small.fc3.bias is not None and not hasattr(small, "bn3")
+    save_model(small, tmp_path / "m")
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.equal(small(x), load_model(tmp_path / "m")(x))

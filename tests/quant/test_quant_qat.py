@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 
 from netslim.data import Splits
+from netslim.errors import ConfigError
 from netslim.models import build_model
 from netslim.quant import QATConfig, QuantConv2d, qat_
-from netslim.train import TrainConfig, evaluate
+from netslim.train import DistillConfig, TrainConfig, evaluate, train_
 
 
 def test_w4a8_lsq_qat_stays_within_one_and_a_half_points(cnn: nn.Module, trained_cnn, digits: Splits) -> None:
@@ -44,3 +47,17 @@ def test_qat_folds_batchnorm_first(digits: Splits) -> None:
     assert record.quant.folded == [("0", "1")] and isinstance(model[1], nn.Identity)
     assert isinstance(model[0], QuantConv2d)
     assert record.accuracy > 0.8
+
+
+def test_binary_qat_keeps_batchnorm_and_distils_from_a_teacher(digits: Splits) -> None:
+    torch.manual_seed(0)
+    model = build_model("binary_mlp", digits.input_shape, hidden=(64, 64))
+    train_(model, digits, TrainConfig(epochs=5, lr=3e-3, batch_size=32))
+    teacher = copy.deepcopy(model).eval()
+    config, train = QATConfig(weights="binary", activations=None, fold_bn=False), TrainConfig(epochs=5, lr=3e-3)
+    with pytest.raises(ConfigError, match="teacher"):
+        qat_(copy.deepcopy(model), digits, config, train.replace(distill=DistillConfig()))
+    record = qat_(model, digits, config, train.replace(distill=DistillConfig()), teacher=teacher)
+    assert record.quant.folded == [] and isinstance(model.bn1, nn.BatchNorm1d)
+    assert [row.weights for row in record.quant.layers] == ["binary"] * 3
+    assert evaluate(model, digits.test).accuracy > 0.85, record.accuracy

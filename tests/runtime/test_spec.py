@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from netslim.errors import ConfigError
-from netslim.export import load_artifact, save_artifact
+from netslim.errors import ConfigError, ModelLoadError
+from netslim.export.artifact import load_artifact, save_artifact, write_artifact
+from netslim.export.onnx import ExportConfig, to_onnx_bytes
 from netslim.models import build_model
 from netslim.runtime.spec import BatchPolicy, RuntimeSpec
 
@@ -49,3 +50,32 @@ def test_bad_runtime_fields_are_clear_errors(tmp_path) -> None:
     (tmp_path / "a" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ConfigError, match="manifest.json: runtime: unknown fields"):
         load_artifact(tmp_path / "a")
+
+
+def test_a_rule_may_run_another_file_of_the_artifact(tmp_path) -> None:
+    # e.g. the int8 graph at batch 256 and an fp32 one at batch 1: each rule opens its own file
+    small, large = build_model("seed_mlp", (1, 8, 8)).eval(), build_model("seed_mlp_64", (1, 8, 8)).eval()
+    example = torch.rand(1, 1, 8, 8)
+    policy = BatchPolicy(
+        ((1, RuntimeSpec("onnxruntime", 1, file="model-small.onnx")), (256, RuntimeSpec("onnxruntime", 2)))
+    )
+    assert policy.files == ["model-small.onnx"] and "model-small.onnx" in policy.rules[0][1].label
+    write_artifact(
+        tmp_path / "a",
+        to_onnx_bytes(large, example, ExportConfig()),
+        (1, 8, 8),
+        runtime=policy.to_dict(),
+        files={"model-small.onnx": to_onnx_bytes(small, example, ExportConfig())},
+    )
+    artifact = load_artifact(tmp_path / "a")
+    x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(artifact(x[:1]), small(torch.from_numpy(x[:1])).numpy(), atol=1e-4)
+        np.testing.assert_allclose(artifact(x), large(torch.from_numpy(x)).numpy(), atol=1e-4)
+    (tmp_path / "a" / "model-small.onnx").unlink()
+    with pytest.raises(ModelLoadError, match="model-small.onnx: missing"):
+        load_artifact(tmp_path / "a")
+    with pytest.raises(ConfigError, match="bare file name"):
+        RuntimeSpec(file="../evil.onnx")
+    with pytest.raises(ConfigError, match="not bytes"):
+        policy.open(b"onnx bytes")

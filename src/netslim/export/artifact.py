@@ -51,12 +51,18 @@ def write_artifact(
     manifest: dict[str, Any] | None = None,
     threads: int | None = None,
     runtime: dict[str, Any] | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> Path:
     """Write an already-validated ONNX graph and its manifest as an artifact directory, atomically. ``runtime`` is a
-    :class:`~netslim.runtime.spec.BatchPolicy` / ``RuntimeSpec`` dict (default: ONNX Runtime with ``threads``)."""
+    :class:`~netslim.runtime.spec.BatchPolicy` / ``RuntimeSpec`` dict (default: ONNX Runtime with ``threads``);
+    ``files``: further validated graphs by file name, which the policy's rules may name (``RuntimeSpec.file``)."""
     directory = Path(directory)
     with atomic.directory(directory) as tmp:
         (tmp / "model.onnx").write_bytes(onnx_bytes)
+        for name, data in (files or {}).items():
+            if name == "model.onnx" or Path(name).name != name:
+                raise ValueError(f"write_artifact: extra file name {name!r} must be a bare name other than model.onnx")
+            (tmp / name).write_bytes(data)
         payload = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -123,6 +129,9 @@ def load_artifact(directory: str | Path, *, threads: int | None = None) -> Artif
     if "name" in spec:  # version-1 manifests before engines: {"name": "onnxruntime", "threads": n}
         spec = {"engine": spec.pop("name"), **spec}
     policy = BatchPolicy.from_dict(spec, where=f"{manifest_path}: runtime")
+    for name in policy.files:
+        if not (directory / name).is_file():
+            raise ModelLoadError(f"{directory / name}: missing; the manifest's runtime policy names it")
     if threads is not None:  # the caller's thread count wins over the measured choice
         policy = BatchPolicy(tuple((b, dataclasses.replace(s, threads=threads)) for b, s in policy.rules))
     return Artifact(directory, manifest, policy.open(model_file))

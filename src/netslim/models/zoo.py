@@ -187,6 +187,32 @@ def seed_mlp(
     return nn.Sequential(layers)
 
 
+def bn_mlp(
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    hidden: Sequence[int] | int = (1024, 1024, 1024),
+    activation: str = "relu",
+    output_norm: bool = True,
+) -> nn.Sequential:
+    """BinaryConnect's MNIST MLP (Courbariaux et al. 2015): Flatten, then ``Linear -> BatchNorm1d -> act`` per hidden
+    layer and a final ``Linear -> BatchNorm1d`` (``output_norm``). The linear layers have no bias (BatchNorm's shift
+    replaces it), so every weight can be binarized while the normalizations stay in float."""
+    sizes = [hidden] if isinstance(hidden, int) else list(hidden)
+    layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
+    features = math.prod(input_shape)
+    for i, units in enumerate(sizes, start=1):
+        layers[f"fc{i}"] = nn.Linear(features, units, bias=False)
+        layers[f"bn{i}"] = nn.BatchNorm1d(units)
+        layers[f"act{i}"] = make_activation(activation)
+        features = units
+    last = len(sizes) + 1
+    layers[f"fc{last}"] = nn.Linear(features, num_classes, bias=not output_norm)
+    if output_norm:
+        layers[f"bn{last}"] = nn.BatchNorm1d(num_classes)
+    return nn.Sequential(layers)
+
+
 def lenet5(input_shape: Sequence[int], num_classes: int) -> nn.Sequential:
     """Caffe's LeNet-5 as used by Deep Compression (431K parameters on MNIST): no activation after the convs."""
     return conv_stack(
@@ -330,5 +356,6 @@ _register(
 )
 _register("lenet_300_100", seed_mlp, "Deep Compression (Han et al. 2016): LeNet-300-100", hidden=(300, 100))
 _register("lenet_5", lenet5, "Deep Compression (Han et al. 2016): Caffe LeNet-5")
+_register("binary_mlp", bn_mlp, "BinaryConnect (Courbariaux et al. 2015): 3x1024 MLP with BatchNorm after each layer")
 _register("res_cnn", ResCNN, "netslim: residual add + concat + depthwise conv (structure stress test)")
 _register("tiny_transformer", TinyTransformer, "netslim: ViT-style encoder with nn.MultiheadAttention")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -187,7 +188,7 @@ def optimize(
         timing=config.timing,
     )
     test_accuracy = {c.name: _accuracy(c.runtime, splits.test) for c in candidates}
-    policy, speedups = _batch_policy(selection, models, config.batch_sizes)
+    policy, speedups, files = _batch_policy(selection, models, config.batch_sizes)
     say(
         f"chosen: {selection.chosen} ({selection.speedup:.2f}x the fastest fp32 original runtime); by batch size: "
         + ", ".join(f"b{b} {speedups[b]:.2f}x" for b in config.batch_sizes)
@@ -205,7 +206,7 @@ def optimize(
         speedups,
     )
     if out is not None:
-        _write_artifact(Path(out), models[selection.chosen][1], splits, result)
+        _write_artifact(Path(out), models[selection.chosen][1], splits, result, files)
         result.artifact = str(out)
     return result
 
@@ -247,27 +248,41 @@ def _runtime_specs(config: OptimizeConfig, say: Log) -> list[RuntimeSpec]:
 
 def _batch_policy(
     selection: Selection, models: dict[str, tuple[nn.Module, bytes, RuntimeSpec | None]], batch_sizes: tuple[int, ...]
-) -> tuple[BatchPolicy, dict[int, float]]:
-    """For the chosen model file, the fastest engine/threads at each measured batch size (within the budget), and
-    its speedup over the fastest fp32 runtime of the original at that batch size."""
+) -> tuple[BatchPolicy, dict[int, float], dict[str, bytes]]:
+    """At each measured batch size, the fastest runtime within the budget (any model file: a quantized graph may win
+    at batch 256 and lose at batch 1 to an fp32 one), and its speedup over the fastest fp32 runtime of the original
+    at that batch size. Files other than the chosen one are returned by name, for the artifact."""
     chosen_bytes = models[selection.chosen][1]
-    same_file = [m for m in selection.measured if m.within_budget and models[m.name][1] is chosen_bytes]
+    eligible = [m for m in selection.measured if m.within_budget]
     baselines = [m for m in selection.measured if m.baseline]
-    rules, speedups = [], {}
+    rules, speedups, files = [], {}, {}
     for batch in sorted(batch_sizes):
-        fastest = min(same_file, key=lambda m: m.timings[batch].median_ms)
-        spec = models[fastest.name][2]
-        reference = min(m.timings[batch].median_ms for m in baselines)
+        fastest = min(eligible, key=lambda m: m.timings[batch].median_ms)
+        if batch == selection.objective_batch:  # the selection's own choice (the same runtime, ties included)
+            fastest = next(m for m in selection.measured if m.name == selection.chosen)
+        _, data, spec = models[fastest.name]
         if spec is None:  # torch eager of the original: the artifact runs the same graph on ONNX Runtime
             spec = RuntimeSpec("onnxruntime", None)
+        if data is not chosen_bytes:
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", fastest.name.rsplit("/", 1)[0].replace("/", "-"))
+            files[f"model-{stem}.onnx"] = data
+            spec = dataclasses.replace(spec, file=f"model-{stem}.onnx")
         rules.append((batch, spec))
+        reference = min(m.timings[batch].median_ms for m in baselines)
         speedups[batch] = reference / fastest.timings[batch].median_ms
-    return BatchPolicy(tuple(rules)), speedups
+    return BatchPolicy(tuple(rules)), speedups, files
 
 
-def _write_artifact(directory: Path, onnx_bytes: bytes, splits: Splits, result: OptimizeResult) -> None:
+def _write_artifact(
+    directory: Path, onnx_bytes: bytes, splits: Splits, result: OptimizeResult, files: dict[str, bytes]
+) -> None:
     from netslim.export.artifact import write_artifact
 
     write_artifact(
-        directory, onnx_bytes, splits.input_shape, manifest={"result": result.to_dict()}, runtime=result.policy
+        directory,
+        onnx_bytes,
+        splits.input_shape,
+        manifest={"result": result.to_dict()},
+        runtime=result.policy,
+        files=files,
     )

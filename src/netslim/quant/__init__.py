@@ -15,6 +15,7 @@ Example:
 
 from netslim.quant.calibrate import LayerError, calibrate, probe_layers
 from netslim.quant.config import QATConfig, QuantConfig, QuantScheme, select_layers
+from netslim.quant.cpu import integer_kernels_saturate
 from netslim.quant.deep import (
     CompressionReport,
     DeepCompressionConfig,
@@ -100,6 +101,7 @@ __all__ = [
     "equalize_",
     "fake_quantize",
     "fold_batchnorm_",
+    "integer_kernels_saturate",
     "layer_sensitivity",
     "layer_sizes",
     "load_compressed",

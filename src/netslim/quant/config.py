@@ -19,6 +19,7 @@ from torch import nn
 
 from netslim.config import Config, check_range, coerce_enum
 from netslim.errors import ConfigError
+from netslim.quant.cpu import integer_kernels_saturate
 from netslim.quant.modules import QuantSpec, quantizable
 from netslim.quant.observers import ObserverKind
 from netslim.quant.qtypes import Granularity, qtype
@@ -30,7 +31,14 @@ __all__ = ["QATConfig", "QuantConfig", "QuantScheme", "select_layers"]
 class QuantScheme(Config):
     """What to quantize and to which types. ``activations=None`` quantizes weights only. The defaults (int8
     per-channel symmetric weights, uint8 asymmetric activations) are the pattern ONNX Runtime and OpenVINO run as
-    integer kernels on x86."""
+    integer kernels on x86.
+
+    ``reduce_range`` puts int8 weights on the 7-bit grid [-64, 63] (exported as int8) when the activations are
+    quantized too (weight-only layers compute in fp32): x86 CPUs without VNNI (AVX2
+    only) multiply u8 activations by s8 weights with ``vpmaddubsw``, whose int16 pair sums saturate for full-range
+    weights, so ONNX Runtime's integer kernels drift from the model. :func:`netslim.quant.integer_kernels_saturate`
+    says whether this CPU is one of them; ``None`` (the default) asks it, so that the config holds the answer.
+    A model quantized on a VNNI machine for deployment on an AVX2 one should pass ``reduce_range=True``."""
 
     weights: str = "int8"
     activations: str | None = "uint8"  # u8 activations x s8 weights: the integer fast path of x86 runtimes
@@ -41,6 +49,7 @@ class QuantScheme(Config):
     percentile: float = 99.99
     skip: tuple[str, ...] = ()
     overrides: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    reduce_range: bool | None = None
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -59,6 +68,12 @@ class QuantScheme(Config):
         for pattern, value in overrides.items():
             overrides[pattern] = qtype(value, owner=f"{owner}.overrides[{pattern!r}]").name
         object.__setattr__(self, "overrides", overrides)
+        if self.reduce_range is None:
+            object.__setattr__(self, "reduce_range", integer_kernels_saturate())
+        elif not isinstance(self.reduce_range, bool):
+            raise ConfigError(
+                f"{owner}.reduce_range must be True, False or None (ask the CPU), got {self.reduce_range!r}"
+            )
 
     def spec(self, name: str, *, lsq: bool = False) -> QuantSpec:
         """The QuantSpec of layer ``name``: the last override whose glob matches wins over ``weights``."""
@@ -66,6 +81,8 @@ class QuantScheme(Config):
         for pattern, value in self.overrides.items():
             if fnmatch.fnmatchcase(name, pattern):
                 weights = value
+        if self.reduce_range and weights == "int8" and self.activations is not None:  # weight-only computes in fp32
+            weights = "int7"
         options = (("percentile", self.percentile),) if self.observer is ObserverKind.PERCENTILE else ()
         return QuantSpec(
             weights=weights,

@@ -61,11 +61,14 @@ def qat_(
     config: QATConfig | None = None,
     train: TrainConfig | None = None,
     *,
+    teacher: nn.Module | None = None,
     callback: Callback | None = None,
 ) -> QATRecord:
     """Quantize ``model`` in place and train it quantized on ``data.train`` (validating on ``data.val``).
 
-    Accuracies in the record are measured on ``data.val``. ``callback`` receives the training loop's progress.
+    Accuracies in the record are measured on ``data.val``. ``teacher`` (a float model, e.g. a copy of ``model`` taken
+    before this call) turns on knowledge distillation with ``train.distill`` (or its defaults). ``callback`` receives
+    the training loop's progress.
     """
     config = config or QATConfig()
     if not isinstance(config, QATConfig):
@@ -85,7 +88,7 @@ def qat_(
     if config.activations is not None:
         calibrate(model, calib)
     initial_accuracy = evaluate(model, data.val).accuracy if len(data.val) else float("nan")
-    train_record = train_(model, data, train, callback=callback)
+    train_record = train_(model, data, train, teacher=teacher, callback=callback)
     sqnr = {n: s.sqnr_db for n, s in probe_layers(model, calib).items()}
     record.layers = layer_rows(model, names, sqnr, set())
     accuracy = evaluate(model, data.val).accuracy if len(data.val) else float("nan")

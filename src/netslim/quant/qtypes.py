@@ -67,6 +67,7 @@ QTYPES: dict[str, QType] = {
     for q in (
         _int(8, True),
         _int(8, False),
+        _int(7, True),  # int8 weights on a 7-bit grid: u8 x s8 kernels without VNNI (AVX2) cannot saturate
         _int(4, True),
         _int(4, False),
         _int(2, True),

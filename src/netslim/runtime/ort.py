@@ -39,6 +39,9 @@ class OrtRuntime:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # weight-only int8/int4 (DequantizeLinear -> MatMul, which ORT rewrites to MatMulNBits): compute in fp32, as
+        # the model does; ORT's default accuracy level 4 quantizes the activations on the fly and drifts
+        options.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
         chosen = self._providers(providers)
         source = model if isinstance(model, bytes) else str(model)
         try:

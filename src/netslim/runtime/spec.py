@@ -22,8 +22,11 @@ class RuntimeSpec:
     engine: str = "onnxruntime"
     threads: int | None = None
     mode: str = "latency"  # openvino: "throughput" runs parallel streams
+    file: str | None = None  # another model file beside the policy's main one (None: the main file)
 
     def __post_init__(self) -> None:
+        if self.file is not None and (not self.file or Path(self.file).name != self.file):
+            raise ConfigError(f"RuntimeSpec.file must be a bare file name inside the artifact, got {self.file!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"RuntimeSpec.engine must be one of {ENGINES}, got {self.engine!r}")
         if self.threads is not None and self.threads < 1:
@@ -33,7 +36,8 @@ class RuntimeSpec:
     def label(self) -> str:
         threads = "auto" if self.threads is None else str(self.threads)
         mode = "" if self.mode == "latency" else f"-{self.mode}"
-        return f"{self.engine}{mode}-t{threads}"
+        file = "" if self.file is None else f"[{self.file}]"
+        return f"{self.engine}{mode}-t{threads}{file}"
 
     def open(self, model: str | Path | bytes) -> Runtime:
         if self.engine == "openvino":
@@ -45,13 +49,16 @@ class RuntimeSpec:
         return OrtRuntime(model, threads=self.threads, name=self.label)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.file is None:
+            del data["file"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "runtime") -> RuntimeSpec:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ConfigError(f"{where}: unknown fields {sorted(unknown)}; expected engine, threads, mode")
+            raise ConfigError(f"{where}: unknown fields {sorted(unknown)}; expected engine, threads, mode, file")
         return cls(**data)
 
 
@@ -84,8 +91,24 @@ class BatchPolicy:
             rules.append((bound, RuntimeSpec.from_dict(rule, where=f"{where}.by_batch[{i}]")))
         return cls(tuple(rules))
 
+    @property
+    def files(self) -> list[str]:
+        """The model files the rules name besides the main one."""
+        return sorted({s.file for _, s in self.rules if s.file is not None})
+
     def open(self, model: str | Path | bytes) -> DispatchRuntime:
-        return DispatchRuntime([(b, s.open(model)) for b, s in self.rules])
+        """Open every rule's runtime on ``model``, or on the file a rule names (beside ``model``)."""
+        if isinstance(model, bytes) and self.files:
+            raise ConfigError(f"BatchPolicy names files {self.files}: open it on a model path, not bytes")
+        opened: dict[tuple[str | None, RuntimeSpec], Runtime] = {}
+        runtimes = []
+        for bound, spec in self.rules:
+            key = (spec.file, spec)
+            if key not in opened:
+                target = model if spec.file is None else Path(model).parent / spec.file  # type: ignore[arg-type]
+                opened[key] = spec.open(target)
+            runtimes.append((bound, opened[key]))
+        return DispatchRuntime(runtimes)
 
 
 class DispatchRuntime:
