@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from common import CNN_RECIPE, FINETUNE_RECIPE, mnist_from_argv, write_results
+from common import CNN_RECIPE, FINETUNE_RECIPE, cpu_name, mnist_from_argv, write_results
 from netslim.bench import TimingConfig, compare
 from netslim.export import ExportConfig, load_artifact, to_onnx_bytes
 from netslim.models import build_model
@@ -76,14 +76,15 @@ def main() -> None:
 
     out = tempfile.mkdtemp() + "/artifact"
     result = optimize(original, splits, NETSLIM, out=out, log=print)
-    artifact = load_artifact(out, threads=THREADS)
+    artifact = load_artifact(out)  # the measured policy: model file, engine and threads per batch size
+    picked = " | ".join(f"b{b}: {name}" for b, name in sorted(result.by_batch.items()))
 
     runners = {
         "original / ORT fp32": OrtRuntime(to_onnx_bytes(original, example, ExportConfig()), threads=THREADS).run,
         "anchor: Torch-Pruning 50% + FT / ORT fp32": OrtRuntime(
             to_onnx_bytes(anchor, example, ExportConfig()), threads=THREADS
         ).run,
-        f"netslim: {'/'.join(result.chosen.split('/')[:2])} on {artifact.runtime.name}": artifact,
+        "netslim: prune + distil + quantize + select (artifact)": artifact,
     }
     nncf_row = nncf_int8(anchor, example, splits)
     if nncf_row is not None:
@@ -104,7 +105,7 @@ def main() -> None:
     base = rows["original / ORT fp32"]["test_accuracy"]
     table = [
         "Seed CNN on MNIST (test set 10,000): latency in ms, median of warmed interleaved runs (p10-p90), "
-        f"{THREADS} threads, ONNX Runtime",
+        f"{THREADS} threads (netslim: the threads its selection measured fastest); CPU: {cpu_name()}",
         "",
         "| pipeline | test acc | vs fp32 | b1 ms | b256 ms | b1 vs anchor | b256 vs anchor |",
         "|---|---|---|---|---|---|---|",
@@ -117,6 +118,7 @@ def main() -> None:
             f"{b256['median_ms']:.3f} ({b256['p10_ms']:.3f}-{b256['p90_ms']:.3f}) | "
             f"{r['speedup_vs_anchor_b1']:.2f}x | {r['speedup_vs_anchor_b256']:.2f}x |"
         )
+    table += ["", f"netslim's artifact runs, by batch size: {picked}"]
     write_results(
         "accelerate_seed_cnn",
         {

@@ -59,6 +59,14 @@ def latency_side_by_side(
     return out
 
 
+def cpu_name() -> str:
+    """The CPU model and whether its integer kernels have VNNI (the int8 speed-up depends on it)."""
+    from netslim.quant import integer_kernels_saturate
+
+    isa = "AVX2, no VNNI" if integer_kernels_saturate() else "VNNI or non-x86"
+    return f"{environment()['cpu']} ({isa})"
+
+
 def write_results(name: str, payload: dict[str, Any], table: list[str]) -> None:
     atomic.write_json(RESULTS / f"{name}.json", {"benchmark": name, "environment": environment(), **payload})
     atomic.write_text(RESULTS / f"{name}.md", "\n".join(table) + "\n")

@@ -62,3 +62,36 @@ def test_optimize_config_validation() -> None:
     with pytest.raises(ConfigError, match="objective_batch"):
         OptimizeConfig(batch_sizes=(1, 8), objective_batch=256)
     assert OptimizeConfig.from_dict(OptimizeConfig().to_dict()) == OptimizeConfig()
+
+
+def test_the_policy_runs_the_fastest_file_within_budget_at_each_batch_size() -> None:
+    from netslim.bench.timing import Timing
+    from netslim.pipeline.optimize import _batch_policy
+    from netslim.runtime.select import Measured, Selection
+    from netslim.runtime.spec import RuntimeSpec
+
+    def measured(name: str, b1: float, b256: float, *, baseline: bool = False, ok: bool = True) -> Measured:
+        timings = {b: Timing(name, ms, ms, ms, ms, ms, 10, b, 1) for b, ms in ((1, b1), (256, b256))}
+        return Measured(name, baseline, 0.99, timings, ok)
+
+    fp32, int8, lossy = b"fp32 graph", b"int8 graph", b"int2 graph"
+    spec1, spec2 = RuntimeSpec("onnxruntime", 1), RuntimeSpec("onnxruntime", 2)
+    models = {
+        "original/fp32/ort-t2": (None, b"original", spec2),
+        "pruned/fp32/ort-t1": (None, fp32, spec1),
+        "pruned/int8/ort-t2": (None, int8, spec2),
+        "pruned/int2/ort-t2": (None, lossy, spec2),
+    }
+    rows = [
+        measured("original/fp32/ort-t2", 0.10, 10.0, baseline=True),
+        measured("pruned/fp32/ort-t1", 0.04, 4.0),
+        measured("pruned/int8/ort-t2", 0.08, 2.0),
+        measured("pruned/int2/ort-t2", 0.01, 1.0, ok=False),  # fastest, but beyond the accuracy budget
+    ]
+    selection = Selection("pruned/int8/ort-t2", "", 256, "original/fp32/ort-t2", 5.0, rows)
+    policy, speedups, files, names = _batch_policy(selection, models, (1, 256))  # type: ignore[arg-type]
+    assert names == {1: "pruned/fp32/ort-t1", 256: "pruned/int8/ort-t2"}
+    assert policy.rules[0][1] == RuntimeSpec("onnxruntime", 1, file="model-pruned-fp32.onnx")
+    assert policy.rules[1][1] == spec2  # the chosen file is the artifact's model.onnx
+    assert files == {"model-pruned-fp32.onnx": fp32}
+    assert speedups == pytest.approx({1: 2.5, 256: 5.0})

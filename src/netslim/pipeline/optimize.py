@@ -67,6 +67,7 @@ class OptimizeResult:
     environment: dict[str, Any]
     policy: dict[str, Any] = dataclasses.field(default_factory=dict)  # engine/threads by batch size (BatchPolicy)
     speedups: dict[int, float] = dataclasses.field(default_factory=dict)  # vs the original's fastest fp32, by batch
+    by_batch: dict[int, str] = dataclasses.field(default_factory=dict)  # the candidate the artifact runs, by batch
 
     @property
     def chosen(self) -> str:
@@ -85,6 +86,7 @@ class OptimizeResult:
             "environment": self.environment,
             "policy": self.policy,
             "speedups": {str(b): v for b, v in self.speedups.items()},
+            "by_batch": {str(b): v for b, v in self.by_batch.items()},
         }
 
 
@@ -188,10 +190,10 @@ def optimize(
         timing=config.timing,
     )
     test_accuracy = {c.name: _accuracy(c.runtime, splits.test) for c in candidates}
-    policy, speedups, files = _batch_policy(selection, models, config.batch_sizes)
+    policy, speedups, files, by_batch = _batch_policy(selection, models, config.batch_sizes)
     say(
         f"chosen: {selection.chosen} ({selection.speedup:.2f}x the fastest fp32 original runtime); by batch size: "
-        + ", ".join(f"b{b} {speedups[b]:.2f}x" for b in config.batch_sizes)
+        + ", ".join(f"b{b} {by_batch[b]} {speedups[b]:.2f}x" for b in config.batch_sizes)
     )
     result = OptimizeResult(
         original,
@@ -204,6 +206,7 @@ def optimize(
         environment(),
         policy.to_dict(),
         speedups,
+        by_batch,
     )
     if out is not None:
         _write_artifact(Path(out), models[selection.chosen][1], splits, result, files)
@@ -248,14 +251,15 @@ def _runtime_specs(config: OptimizeConfig, say: Log) -> list[RuntimeSpec]:
 
 def _batch_policy(
     selection: Selection, models: dict[str, tuple[nn.Module, bytes, RuntimeSpec | None]], batch_sizes: tuple[int, ...]
-) -> tuple[BatchPolicy, dict[int, float], dict[str, bytes]]:
+) -> tuple[BatchPolicy, dict[int, float], dict[str, bytes], dict[int, str]]:
     """At each measured batch size, the fastest runtime within the budget (any model file: a quantized graph may win
     at batch 256 and lose at batch 1 to an fp32 one), and its speedup over the fastest fp32 runtime of the original
-    at that batch size. Files other than the chosen one are returned by name, for the artifact."""
+    at that batch size. Files other than the chosen one are returned by name, for the artifact, and the candidate
+    picked at each batch size by name."""
     chosen_bytes = models[selection.chosen][1]
     eligible = [m for m in selection.measured if m.within_budget]
     baselines = [m for m in selection.measured if m.baseline]
-    rules, speedups, files = [], {}, {}
+    rules, speedups, files, names = [], {}, {}, {}
     for batch in sorted(batch_sizes):
         fastest = min(eligible, key=lambda m: m.timings[batch].median_ms)
         if batch == selection.objective_batch:  # the selection's own choice (the same runtime, ties included)
@@ -268,9 +272,10 @@ def _batch_policy(
             files[f"model-{stem}.onnx"] = data
             spec = dataclasses.replace(spec, file=f"model-{stem}.onnx")
         rules.append((batch, spec))
+        names[batch] = fastest.name
         reference = min(m.timings[batch].median_ms for m in baselines)
         speedups[batch] = reference / fastest.timings[batch].median_ms
-    return BatchPolicy(tuple(rules)), speedups, files
+    return BatchPolicy(tuple(rules)), speedups, files, names
 
 
 def _write_artifact(
