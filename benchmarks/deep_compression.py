@@ -9,11 +9,13 @@ Sizes: fp32 = 4 bytes x parameters; pruned = sparse format with fp32 values and 
 + sharing = the .nsc file with fixed-width streams; + Huffman = the .nsc file that is written and loaded back (its
 test error is that of the loaded model). Runs on one thread (the shared 2-core machine is fastest that way).
 
-Usage: python benchmarks/deep_compression.py [MNIST_DIR] [--quick]
+Usage: python benchmarks/deep_compression.py [MNIST_DIR] [--quick] [--only=lenet_5]
+(``--only`` reruns one model and keeps the other's stored result.)
 """
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 
 from netslim import atomic
+from netslim.bench import environment
 from netslim.data import Splits, load_mnist
 from netslim.data.mnist import default_mnist_dir
 from netslim.models import build_model
@@ -123,15 +126,22 @@ def run(name: str, splits: Splits, recipe: dict[str, Any], out_dir: Path) -> dic
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     quick = "--quick" in sys.argv
+    only = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--only=")), None)
     directory = Path(args[0]) if args else default_mnist_dir()
     if directory is None:
         raise SystemExit("MNIST not found: pass its directory or set NETSLIM_MNIST_DIR")
     torch.set_num_threads(1)
     splits = load_mnist(directory)
+    stored = RESULTS / "deep_compression.json"
+    previous = {r["model"]: r for r in json.loads(stored.read_text())["results"]} if only and stored.exists() else {}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, recipe in recipes(quick).items():
-            results.append(run(name, splits, recipe, Path(tmp)))
+            if only is not None and name != only:
+                if name in previous:
+                    results.append(previous[name])
+                continue
+            results.append({**run(name, splits, recipe, Path(tmp)), "cpu": environment()["cpu"]})
     lines = ["# Deep Compression on MNIST (netslim)", ""]
     for r in results:
         stages = r["stages"]
@@ -145,7 +155,7 @@ def main() -> None:
             "",
             f"fp32 baseline error {stages[0]['test_error']:.2f}%, final {stages[-1]['test_error']:.2f}% at "
             f"{stages[-1]['ratio']:.1f}x; training {r['baseline_seconds']:.0f}s, "
-            f"compression {r['compress_seconds']:.0f}s (1 thread).",
+            f"compression {r['compress_seconds']:.0f}s (1 thread, {r.get('cpu', 'CPU not recorded')}).",
             "",
         ]
     lines += [
