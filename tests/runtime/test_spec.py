@@ -79,3 +79,6 @@ def test_a_rule_may_run_another_file_of_the_artifact(tmp_path) -> None:
         RuntimeSpec(file="../evil.onnx")
     with pytest.raises(ConfigError, match="not bytes"):
         policy.open(b"onnx bytes")
+    with pytest.raises(ConfigError, match="bare file name"):
+        write_artifact(tmp_path / "b", b"", (1, 8, 8), files={"sub/model.onnx": b""})
+    assert not (tmp_path / "b").exists()  # nothing half-written

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from netslim import atomic
-from netslim.errors import ModelLoadError
+from netslim.errors import ConfigError, ModelLoadError
 from netslim.export.onnx import ExportConfig, ExportRecord, export_onnx
 
 FORMAT = "netslim-artifact"
@@ -61,7 +61,9 @@ def write_artifact(
         (tmp / "model.onnx").write_bytes(onnx_bytes)
         for name, data in (files or {}).items():
             if name == "model.onnx" or Path(name).name != name:
-                raise ValueError(f"write_artifact: extra file name {name!r} must be a bare name other than model.onnx")
+                raise ConfigError(
+                    f"write_artifact: extra file name {name!r} must be a bare file name other than model.onnx"
+                )
             (tmp / name).write_bytes(data)
         payload = {
             "format": FORMAT,
