@@ -10,7 +10,8 @@ Example:
     >>> from netslim.models import build_model
     >>> data = load_digits()
     >>> model = build_model("seed_mlp", data.input_shape)
-    >>> record = quantize_(model, QuantConfig(weights="int8", activations="int8"), calibration_subset(data.train, 256))
+    >>> config = QuantConfig(weights="int8", activations="int8", reduce_range=False)  # True: 7-bit grid (AVX2)
+    >>> record = quantize_(model, config, calibration_subset(data.train, 256))
     >>> record["fc1"].weights, record["fc1"].sqnr_db > 20
     ('int8', True)
 """
