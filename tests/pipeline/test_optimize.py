@@ -40,6 +40,10 @@ def test_optimize_keeps_the_budget_never_loses_to_the_baseline_and_writes_a_runn
     assert chosen.timings[64].median_ms <= reference.timings[64].median_ms
     assert chosen.within_budget and result.selection.speedup >= 1.0
     assert result.structural[0].macs < result.original.macs
+    forms = {m.name.split("/")[1] for m in result.selection.measured}
+    assert {"wint8auint8-qdq", "wint8auint8-qoperator"} <= forms  # both integer forms are timed, not assumed
+    qop = [m for m in result.selection.measured if "qoperator" in m.name]
+    assert qop and all(m.accuracy is not None for m in qop)
     artifact = load_artifact(tmp_path / "a")
     logits = artifact(digits.test.x)
     accuracy = float((logits.argmax(1) == digits.test.y).mean())

@@ -189,6 +189,9 @@ def export_cmd(
     input_shape: Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28.")] = None,
     opset: int = 17,
     atol: Annotated[float, typer.Option(help="Largest output difference accepted against torch.")] = 1e-4,
+    quant_format: Annotated[
+        str, typer.Option(help="qdq | qoperator: how a quantized model's integer layers are written.")
+    ] = "qdq",
     as_json: JsonFlag = False,
 ) -> None:
     """Export to an ONNX artifact, checked against torch on real inputs before it is written.
@@ -204,7 +207,11 @@ def export_cmd(
     net = load_any(model, shape)
     shape = shape or tuple(getattr(net, "netslim_arch", {}).get("input_shape", (1, 28, 28)))
     record = save_artifact(
-        net, torch.rand(2, *shape), out, config=ExportConfig(opset=opset, atol=atol), manifest={"source": model}
+        net,
+        torch.rand(2, *shape),
+        out,
+        config=ExportConfig(opset=opset, atol=atol, quant_format=quant_format),
+        manifest={"source": model},
     )
     if as_json:
         emit_json(record.to_dict())

@@ -16,7 +16,10 @@ from netslim.config import Config, check_range
 from netslim.errors import ConfigError, ExportParityError, ModelLoadError
 from netslim.export.nbits import NBitsChoice, nbits_model
 from netslim.export.parity import ParityReport, compare_outputs, require_parity, torch_outputs
+from netslim.export.qoperator import QOperatorReport, qoperator_bytes
 from netslim.quant.modules import QuantModule
+
+QUANT_FORMATS = ("qdq", "qoperator")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +29,11 @@ class ExportConfig(Config):
 
     ``int4_matmul``: export int4/uint4 weight-only Linear layers of a netslim-quantized model as ONNX Runtime's
     ``MatMulNBits`` (packed 4-bit codes, ~1/7 of the fp32 bytes; see :mod:`netslim.export.nbits`). Off by default:
-    ``com.microsoft`` ops run on ONNX Runtime only, while the default QDQ/fp32 graph runs on any ONNX runtime."""
+    ``com.microsoft`` ops run on ONNX Runtime only, while the default QDQ/fp32 graph runs on any ONNX runtime.
+
+    ``quant_format``: how a netslim-quantized model is written: ``"qdq"`` (Q/DQ around float ops; every runtime
+    fuses them) or ``"qoperator"`` (QLinearConv / QGemm / integer pooling, see :mod:`netslim.export.qoperator`;
+    ONNX Runtime only where a QGemm is written). Which is faster is a measurement; fp32 models ignore it."""
 
     opset: int = 17
     dynamic_batch: bool = True
@@ -34,8 +41,11 @@ class ExportConfig(Config):
     input_name: str = "input"
     output_name: str = "output"
     int4_matmul: bool = False
+    quant_format: str = "qdq"
 
     def __post_init__(self) -> None:
+        if self.quant_format not in QUANT_FORMATS:
+            raise ConfigError(f"ExportConfig.quant_format must be one of {QUANT_FORMATS}, got {self.quant_format!r}")
         if not 13 <= self.opset <= 21:
             raise ConfigError(f"ExportConfig.opset must be between 13 and 21, got {self.opset}")
         check_range("ExportConfig", "atol", self.atol, 0, None, low_open=True)
@@ -49,6 +59,8 @@ class ExportRecord:
     parity: ParityReport
     quantized: bool = False  # exported in QDQ form from a netslim-quantized model
     int4_matmul: tuple[NBitsChoice, ...] = ()  # with ExportConfig(int4_matmul=True): each quantized layer's fate
+    quant_format: str | None = None  # "qdq" or "qoperator" for a quantized model
+    qoperator: QOperatorReport | None = None  # with quant_format="qoperator": the layers and ops rewritten
 
     @property
     def matmul_nbits_layers(self) -> list[str]:
@@ -61,6 +73,8 @@ class ExportRecord:
             "bytes": self.bytes,
             "opset": self.opset,
             "quantized": self.quantized,
+            "quant_format": self.quant_format,
+            "qoperator": None if self.qoperator is None else self.qoperator.to_dict(),
             "int4_matmul": [dataclasses.asdict(c) for c in self.int4_matmul],
             "parity": self.parity.to_dict(),
         }
@@ -124,10 +138,11 @@ def export_onnx(
     second batch size when the batch is dynamic) or ExportParityError is raised and nothing is written.
 
     A model quantized by netslim (``quantize_``/``qat_``) is exported in QDQ form and checked against its own
-    simulation, within ``max(config.atol, one int8 step of the output range)``. With ``config.int4_matmul`` its
-    int4 weight-only Linear layers become MatMulNBits (``record.int4_matmul`` says which, and why not the others);
-    a model whose quantized layers are all weight-only is then checked within ``config.atol``: its weights are
-    exact and ONNX Runtime computes in fp32.
+    simulation, within ``max(config.atol, one int8 step of the output range)``. With
+    ``config.quant_format="qoperator"`` the QDQ graph is rewritten into integer operators (``record.qoperator`` lists
+    them) and checked the same way. With ``config.int4_matmul`` its int4 weight-only Linear layers become
+    MatMulNBits (``record.int4_matmul`` says which, and why not the others); a model whose quantized layers are all
+    weight-only is then checked within ``config.atol``: its weights are exact and ONNX Runtime computes in fp32.
 
     >>> import tempfile, torch
     >>> from netslim.models import build_model
@@ -152,15 +167,25 @@ def export_onnx(
     if quantized and not (config.int4_matmul and _weight_only(model)):
         config = config.replace(atol=max(config.atol, output_step(model, checks[0])))
     data = to_onnx_bytes(graph_model, example, config)
+    qop: QOperatorReport | None = None
     if quantized:
         data = canonical_qdq(data)  # int8 weight initializers, Q/DQ behind each producer: integer kernels
+        if config.quant_format == "qoperator":
+            data, qop = qoperator_bytes(data)
     onnx.checker.check_model(onnx.load_from_string(data))
     reports = [parity(model, data, x, config) for x in checks]
     worst = max(reports, key=lambda r: r.max_abs_diff)
     require_parity(worst, f"{type(model).__name__} -> {path}")
     atomic.write_bytes(path, data)
     return ExportRecord(
-        path=str(path), bytes=len(data), opset=config.opset, parity=worst, quantized=quantized, int4_matmul=choices
+        path=str(path),
+        bytes=len(data),
+        opset=config.opset,
+        parity=worst,
+        quantized=quantized,
+        int4_matmul=choices,
+        quant_format=config.quant_format if quantized else None,
+        qoperator=qop,
     )
 
 

@@ -18,7 +18,8 @@ class OptimizeConfig(Config):
     distilled fine-tune from the original model after each; the most-pruned candidate whose validation accuracy is
     within ``max_drop`` (absolute, e.g. 0.002 = 0.2 point) of the original is timed as a candidate. ``round_to``
     rounds kept channel counts up to a multiple (16 matches AVX-512's 16 floats). ``quant_weights`` /
-    ``quant_activations``: also try that quantization (exported as QDQ) of the most-pruned candidate; None skips it.
+    ``quant_activations``: also try that quantization of the most-pruned candidate, exported as QDQ and, for ONNX
+    Runtime, as QOperator (QLinearConv/QGemm); None skips it.
     Every model file is timed on each of ``engines`` (OpenVINO only when installed) with ``threads`` and with one
     thread, at ``batch_sizes``; the fastest at ``objective_batch`` that meets the budget is chosen, never one slower
     than the original's fastest fp32 runtime, and the artifact runs that file with the fastest engine/threads

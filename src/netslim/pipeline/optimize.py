@@ -21,6 +21,7 @@ from netslim.data import ArrayDataset, Splits, calibration_subset
 from netslim.export import ExportConfig, to_onnx_bytes
 from netslim.export.canonical import canonical_qdq
 from netslim.export.qdq import output_step, qdq_model
+from netslim.export.qoperator import qoperator_bytes
 from netslim.pipeline.config import OptimizeConfig
 from netslim.quant import QuantConfig, quantize_
 from netslim.runtime import Candidate, Selection, TorchRuntime, select_runtime
@@ -159,8 +160,12 @@ def optimize(
         candidates[0].name: (original.model, onnx_of[original.name], None)
     }
 
-    def add(variant: str, form: str, module: nn.Module, data: bytes, baseline: bool = False) -> None:
+    def add(
+        variant: str, form: str, module: nn.Module, data: bytes, baseline: bool = False, engines: tuple[str, ...] = ()
+    ) -> None:
         for spec in specs:
+            if engines and spec.engine not in engines:
+                continue
             name = f"{variant}/{form}/{spec.label}"
             candidates.append(Candidate(name, spec.open(data), baseline))
             models[name] = (module, data, spec)
@@ -176,8 +181,13 @@ def optimize(
         qbytes = canonical_qdq(
             to_onnx_bytes(qdq_model(quantized), example, ExportConfig(atol=output_step(quantized, example)))
         )
-        form = f"w{config.quant_weights}a{config.quant_activations}-qdq"
-        add(best.name, form, quantized, qbytes)
+        form = f"w{config.quant_weights}a{config.quant_activations}"
+        add(best.name, f"{form}-qdq", quantized, qbytes)
+        # the same integers as QLinearConv/QGemm operators: ONNX Runtime only (QGemm is a com.microsoft op); whether
+        # it beats the QDQ graph, whose fusion the session optimizer must discover, is measured like the rest
+        qop_bytes, qop = qoperator_bytes(qbytes)
+        if qop.converted:
+            add(best.name, f"{form}-qoperator", quantized, qop_bytes, engines=("onnxruntime",))
         best.record["quantize"] = {"config": qrecord.config, "layers": [dataclasses.asdict(r) for r in qrecord.layers]}
     say(f"timing {len(candidates)} runtimes at batch {', '.join(map(str, config.batch_sizes))}")
     selection = select_runtime(
