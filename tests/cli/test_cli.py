@@ -73,3 +73,14 @@ def test_export_writes_an_artifact_that_bench_and_load_artifact_run(tmp_path) ->
     assert [t["batch_size"] for t in json.loads(timed.stdout)] == [1, 4]
     side = runner.invoke(app, ["bench", "seed_mlp", "--input-shape", "1,8,8", "--batch", "2", "--repeats", "3"])
     assert side.exit_code == 0 and "torch-eager" in side.stdout and "onnxruntime" in side.stdout
+
+
+def test_export_names_an_unknown_quant_format(tmp_path, monkeypatch, capsys) -> None:
+    out = tmp_path / "a"
+    argv = ["netslim", "export", "seed_cnn", "--input-shape", "1,8,8", "--out", str(out), "--quant-format", "qlin"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "quant_format" in err and "Traceback" not in err
+    assert not out.exists()
