@@ -10,11 +10,13 @@ Sizes: fp32 = 4 bytes x parameters; pruned = sparse format with fp32 values and 
 test error is that of the loaded model). Runs on one thread (the shared 2-core machine is fastest that way).
 
 Usage: python benchmarks/deep_compression.py [MNIST_DIR] [--quick] [--only=lenet_5]
-(``--only`` reruns one model and keeps the other's stored result.)
+(``--only`` reruns one model and keeps the other's stored results.) Each model's baseline is compressed twice: at the
+paper's per-layer densities and at sparser "stretch" densities.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import sys
@@ -47,9 +49,16 @@ RESULTS = Path(__file__).parent / "results"
 # against a 1.64% baseline without L2; 1.78% against 1.68% with l2=1e-5).
 L2 = 3e-5
 PAPER = {"lenet_300_100": (40, 1.58), "lenet_5": (39, 0.74)}  # compression, top-1 error % (Han et al. table 1)
+STRETCH = {"lenet_300_100": 50, "lenet_5": 45}  # the compression the stretch recipes aim past
 
 
 def recipes(quick: bool) -> dict[str, dict[str, Any]]:
+    """Per model: the fp32 baseline's training and two compressions of that one baseline, ``paper`` (the paper's
+    per-layer densities) and ``stretch`` (sparser, for the 50x / 45x push)."""
+    # One retraining recipe for every compression: 2 epochs at lr 1e-3 after each prune step, 8 more with the masks
+    # held, 4 for the centroids; chosen on the validation split (the test set only reports). Validation error against
+    # the fp32 baseline at the paper's densities: LeNet-5 0.94% vs 0.96% (the earlier 1 epoch at 3e-4 per step + 3 to
+    # recover: 0.3 point above it), LeNet-300-100 1.88% vs 1.78% (2 epochs at 3e-4 per step: 1.98%).
     scale = 0.5 if quick else 1.0
 
     def epochs(n: int) -> int:
@@ -60,67 +69,78 @@ def recipes(quick: bool) -> dict[str, dict[str, Any]]:
     def retrain(n: int, lr: float) -> TrainConfig:
         return TrainConfig(epochs=epochs(n), lr=lr, batch_size=128, schedule="cosine", distill=distill, l2=L2)
 
+    def compress(sparsity: dict[str, float], schedule: tuple[float, ...]) -> DeepCompressionConfig:
+        return DeepCompressionConfig(
+            sparsity=SparsityConfig(sparsity=sparsity, schedule=schedule),
+            prune_finetune=retrain(2, 1e-3),
+            recover=retrain(8, 5e-4),
+            sharing=SharingConfig(conv_bits=5, linear_bits=5),
+            share_finetune=retrain(4, 2e-4),
+            encode=EncodeConfig(conv_gap_bits=None, linear_gap_bits=None, dense_dtype="float16"),
+            distill=True,
+        )
+
+    def baseline(n: int) -> TrainConfig:
+        return TrainConfig(epochs=epochs(n), lr=2e-3, batch_size=128, schedule="cosine", seed=0, l2=L2)
+
+    mlp_schedule, cnn_schedule = (0.5, 0.75, 0.9, 1.0), (0.5, 0.8, 1.0)
     return {
         "lenet_300_100": {
-            "baseline": TrainConfig(epochs=epochs(12), lr=2e-3, batch_size=128, schedule="cosine", seed=0, l2=L2),
-            "compress": DeepCompressionConfig(
-                sparsity=SparsityConfig(
-                    sparsity={"fc1": 0.92, "fc2": 0.91, "fc3": 0.74}, schedule=(0.5, 0.75, 0.9, 1.0)
-                ),
-                prune_finetune=retrain(2, 3e-4),
-                recover=retrain(8, 5e-4),
-                sharing=SharingConfig(linear_bits=5),
-                share_finetune=retrain(4, 2e-4),
-                encode=EncodeConfig(linear_gap_bits=None, dense_dtype="float16"),
-                distill=True,
-            ),
+            "baseline": baseline(12),
+            "compress": {
+                "paper": compress({"fc1": 0.92, "fc2": 0.91, "fc3": 0.74}, mlp_schedule),
+                "stretch": compress({"fc1": 0.95, "fc2": 0.93, "fc3": 0.74}, mlp_schedule),
+            },
         },
         "lenet_5": {
-            "baseline": TrainConfig(epochs=epochs(6), lr=2e-3, batch_size=128, schedule="cosine", seed=0, l2=L2),
-            "compress": DeepCompressionConfig(
-                sparsity=SparsityConfig(
-                    sparsity={"conv1": 0.34, "conv2": 0.88, "fc1": 0.93, "fc2": 0.81}, schedule=(0.5, 0.8, 1.0)
-                ),
-                prune_finetune=retrain(1, 3e-4),
-                recover=retrain(3, 5e-4),
-                sharing=SharingConfig(conv_bits=5, linear_bits=5),
-                share_finetune=retrain(3, 2e-4),
-                encode=EncodeConfig(conv_gap_bits=None, linear_gap_bits=None, dense_dtype="float16"),
-                distill=True,
-            ),
+            "baseline": baseline(6),
+            "compress": {
+                "paper": compress({"conv1": 0.34, "conv2": 0.88, "fc1": 0.93, "fc2": 0.81}, cnn_schedule),
+                "stretch": compress({"conv1": 0.34, "conv2": 0.90, "fc1": 0.95, "fc2": 0.85}, cnn_schedule),
+            },
         },
     }
 
 
-def run(name: str, splits: Splits, recipe: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def run(name: str, splits: Splits, recipe: dict[str, Any], out_dir: Path) -> list[dict[str, Any]]:
     torch.manual_seed(0)
-    model = build_model(name, splits.input_shape)
+    trained = build_model(name, splits.input_shape)
     start = time.perf_counter()
-    train_(model, splits, recipe["baseline"])
+    train_(trained, splits, recipe["baseline"])
     baseline_seconds = time.perf_counter() - start
+    val_error = 100 * (1 - evaluate(trained, splits.val).accuracy)
     print(
-        f"{name}: fp32 test accuracy {evaluate(model, splits.test).accuracy:.4f} ({baseline_seconds:.0f}s)", flush=True
+        f"{name}: fp32 test accuracy {evaluate(trained, splits.test).accuracy:.4f} ({baseline_seconds:.0f}s)",
+        flush=True,
     )
-    start = time.perf_counter()
-    _, report = deep_compress_(model, splits, recipe["compress"], out_dir / f"{name}.nsc")
-    seconds = time.perf_counter() - start
-    table = report.table()
-    print("\n".join([f"{name} ({seconds:.0f}s):", *table, *density_table(report)]), flush=True)
-    return {
-        "model": name,
-        "baseline_seconds": baseline_seconds,
-        "compress_seconds": seconds,
-        "stages": [vars(s) for s in report.stages],
-        "layers": [
-            {"layer": r.layer, "weights": r.params, "kept": r.kept, "density": r.density}
-            for r in report.sparsity.layers
-        ],
-        "sharing": [vars(r) for r in report.sharing.layers],
-        "baseline_config": recipe["baseline"].to_dict(),
-        "compress_config": recipe["compress"].to_dict(),
-        "table": table,
-        "density_table": density_table(report),
-    }
+    results = []
+    for target, config in recipe["compress"].items():
+        model = copy.deepcopy(trained)
+        start = time.perf_counter()
+        loaded, report = deep_compress_(model, splits, config, out_dir / f"{name}-{target}.nsc")
+        seconds = time.perf_counter() - start
+        table = report.table()
+        print("\n".join([f"{name}, {target} ({seconds:.0f}s):", *table, *density_table(report)]), flush=True)
+        results.append(
+            {
+                "model": name,
+                "target": target,
+                "baseline_seconds": baseline_seconds,
+                "compress_seconds": seconds,
+                "val_error": {"fp32": val_error, "final": 100 * (1 - evaluate(loaded, splits.val).accuracy)},
+                "stages": [vars(s) for s in report.stages],
+                "layers": [
+                    {"layer": r.layer, "weights": r.params, "kept": r.kept, "density": r.density}
+                    for r in report.sparsity.layers
+                ],
+                "sharing": [vars(r) for r in report.sharing.layers],
+                "baseline_config": recipe["baseline"].to_dict(),
+                "compress_config": config.to_dict(),
+                "table": table,
+                "density_table": density_table(report),
+            }
+        )
+    return results
 
 
 def main() -> None:
@@ -133,28 +153,34 @@ def main() -> None:
     torch.set_num_threads(1)
     splits = load_mnist(directory)
     stored = RESULTS / "deep_compression.json"
-    previous = {r["model"]: r for r in json.loads(stored.read_text())["results"]} if only and stored.exists() else {}
-    results = []
+    previous: dict[str, list[dict[str, Any]]] = {}
+    if only and stored.exists():
+        for r in json.loads(stored.read_text())["results"]:
+            previous.setdefault(r["model"], []).append(r)
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, recipe in recipes(quick).items():
             if only is not None and name != only:
-                if name in previous:
-                    results.append(previous[name])
+                results += previous.get(name, [])
                 continue
-            results.append({**run(name, splits, recipe, Path(tmp)), "cpu": environment()["cpu"]})
+            results += [{**r, "cpu": environment()["cpu"]} for r in run(name, splits, recipe, Path(tmp))]
     lines = ["# Deep Compression on MNIST (netslim)", ""]
     for r in results:
         stages = r["stages"]
         ratio, paper_error = PAPER[r["model"]]
+        target = r.get("target", "paper")
+        aim = f"paper: {ratio}x at {paper_error}% error" if target == "paper" else f"aiming past {STRETCH[r['model']]}x"
+        val = r.get("val_error")
+        val_note = f" Validation error: fp32 {val['fp32']:.2f}%, final {val['final']:.2f}%." if val else ""
         lines += [
-            f"## {r['model']}  (paper: {ratio}x at {paper_error}% error)",
+            f"## {r['model']}, {target} densities ({aim})",
             "",
             *r["table"],
             "",
             *r["density_table"],
             "",
-            f"fp32 baseline error {stages[0]['test_error']:.2f}%, final {stages[-1]['test_error']:.2f}% at "
-            f"{stages[-1]['ratio']:.1f}x; training {r['baseline_seconds']:.0f}s, "
+            f"fp32 baseline test error {stages[0]['test_error']:.2f}%, final {stages[-1]['test_error']:.2f}% at "
+            f"{stages[-1]['ratio']:.1f}x.{val_note} Training {r['baseline_seconds']:.0f}s, "
             f"compression {r['compress_seconds']:.0f}s (1 thread, {r.get('cpu', 'CPU not recorded')}).",
             "",
         ]
