@@ -96,7 +96,8 @@ def recipes(quick: bool) -> dict[str, dict[str, Any]]:
             "baseline": baseline(6),
             "compress": {
                 "paper": compress({"conv1": 0.34, "conv2": 0.88, "fc1": 0.93, "fc2": 0.81}, cnn_schedule),
-                "stretch": compress({"conv1": 0.34, "conv2": 0.90, "fc1": 0.95, "fc2": 0.85}, cnn_schedule),
+                # conv2 0.90 / fc1 0.95 / fc2 0.85 reached 53.5x but at 0.98% validation error (0.81% test)
+                "stretch": compress({"conv1": 0.34, "conv2": 0.89, "fc1": 0.945, "fc2": 0.83}, cnn_schedule),
             },
         },
     }
