@@ -55,3 +55,16 @@ def test_int8_export_uses_quantize_dequantize_pairs(tmp_path, digits, trained) -
     export_onnx(model, torch.from_numpy(digits.val.x[:4]), tmp_path / "q.onnx")
     ops = [n.op_type for n in onnx.load(tmp_path / "q.onnx").graph.node]
     assert ops.count("QuantizeLinear") >= 4 and ops.count("DequantizeLinear") >= 4
+
+
+def test_the_output_step_follows_the_narrowest_activation_grid(digits, trained) -> None:
+    x = torch.from_numpy(digits.test.x[:64])
+    steps = {}
+    for activations in ("int8", "int4"):
+        model = copy.deepcopy(trained)
+        config = QuantConfig(weights="int8", activations=activations)
+        quantize_(model, config, calibration=calibration_subset(digits.train, 256))
+        with torch.inference_mode():
+            top = float(model.eval()(x).abs().max())
+        steps[activations] = output_step(model, x) * {"int8": 127, "int4": 7}[activations] / top
+    assert steps == pytest.approx({"int8": 1.0, "int4": 1.0})

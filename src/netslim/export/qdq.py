@@ -100,10 +100,20 @@ def is_quantized(model: nn.Module) -> bool:
 
 
 def output_step(model: nn.Module, example: torch.Tensor) -> float:
-    """One int8 quantization step of the model's output range: ``max|y| / 127`` on ``example``."""
+    """One quantization step of the model's output range at its narrowest activation grid, on ``example``:
+    ``max|y| / 127`` for 8-bit activations (or weights only), ``max|y| / 7`` when some activations are 4-bit.
+
+    Two faithful implementations of a quantized model (netslim's simulation and ONNX Runtime) differ where an
+    activation lands on a rounding boundary; the coarser the grid, the larger one such flip is at the output.
+    """
+    half_ranges = [
+        (m.qtype.qmax - m.qtype.qmin) // 2
+        for m in model.modules()
+        if isinstance(m, ActivationFakeQuant | _ActivationQDQ)
+    ]
     with torch.inference_mode():
         out = model.eval()(example)
-    return float(out.abs().max()) / 127.0
+    return float(out.abs().max()) / max(1, min(half_ranges, default=127))
 
 
 __all__ = ["QDQLayer", "is_quantized", "output_step", "qdq_model"]
