@@ -138,7 +138,8 @@ def export_onnx(
     second batch size when the batch is dynamic) or ExportParityError is raised and nothing is written.
 
     A model quantized by netslim (``quantize_``/``qat_``) is exported in QDQ form and checked against its own
-    simulation, within ``max(config.atol, one int8 step of the output range)``. With
+    simulation, within ``max(config.atol, one step of the output range)`` (``max|y| / 127``; ``/ 7`` when some
+    activations are 4-bit: see ``export.qdq.output_step``). With
     ``config.quant_format="qoperator"`` the QDQ graph is rewritten into integer operators (``record.qoperator`` lists
     them) and checked the same way. With ``config.int4_matmul`` its int4 weight-only Linear layers become
     MatMulNBits (``record.int4_matmul`` says which, and why not the others); a model whose quantized layers are all
