@@ -29,17 +29,19 @@ import torch
 
 from netslim import atomic
 from netslim.bench import environment
-from netslim.data import Splits, load_mnist
-from netslim.data.mnist import default_mnist_dir
-from netslim.models import build_model
-from netslim.quant.deep import (
+from netslim.compress import (
     DeepCompressionConfig,
     EncodeConfig,
     SharingConfig,
     SparsityConfig,
     deep_compress_,
     density_table,
+    load_compressed,
+    save_compressed,
 )
+from netslim.data import Splits, load_mnist
+from netslim.data.mnist import default_mnist_dir
+from netslim.models import build_model
 from netslim.train import DistillConfig, TrainConfig, evaluate, train_
 
 RESULTS = Path(__file__).parent / "results"
@@ -118,8 +120,13 @@ def run(name: str, splits: Splits, recipe: dict[str, Any], out_dir: Path) -> lis
     for target, config in recipe["compress"].items():
         model = copy.deepcopy(trained)
         start = time.perf_counter()
-        loaded, report = deep_compress_(model, splits, config, out_dir / f"{name}-{target}.nsc")
+        record = deep_compress_(model, config, data=splits)
         seconds = time.perf_counter() - start
+        path = out_dir / f"{name}-{target}.nsc"
+        written = save_compressed(model, path, config.encode)  # the compressed model holds what its file holds
+        assert written == record.bytes_after == path.stat().st_size, (written, record.bytes_after)
+        loaded = load_compressed(path)
+        report = record.report
         table = report.table()
         print("\n".join([f"{name}, {target} ({seconds:.0f}s):", *table, *density_table(report)]), flush=True)
         results.append(
@@ -131,10 +138,10 @@ def run(name: str, splits: Splits, recipe: dict[str, Any], out_dir: Path) -> lis
                 "val_error": {"fp32": val_error, "final": 100 * (1 - evaluate(loaded, splits.val).accuracy)},
                 "stages": [vars(s) for s in report.stages],
                 "layers": [
-                    {"layer": r.layer, "weights": r.params, "kept": r.kept, "density": r.density}
+                    {"layer": r.name, "weights": r.params, "kept": r.kept, "density": r.density}
                     for r in report.sparsity.layers
                 ],
-                "sharing": [vars(r) for r in report.sharing.layers],
+                "sharing": [{"layer": r.name, **r.detail} for r in report.sharing.layers],
                 "baseline_config": recipe["baseline"].to_dict(),
                 "compress_config": config.to_dict(),
                 "table": table,

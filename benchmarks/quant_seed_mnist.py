@@ -33,21 +33,28 @@ from netslim.train import DistillConfig, TrainConfig, evaluate, train_
 DISTILL = DistillConfig(temperature=4.0, alpha=0.7)
 PTQ = QuantConfig(weights="int8", activations="int8")
 CALIBRATION_SAMPLES = 1024
-# QAT: (config, training) per row; the ternary grid moves further from the fp32 weights and takes a larger lr
+# QAT: one config (with its training) per row; the ternary grid moves further from the fp32 weights and takes a
+# larger lr
 QAT = {
-    "W4A8 QAT": (
-        QATConfig(weights="int4", activations="int8"),
-        TrainConfig(epochs=2, lr=3e-4, batch_size=128, schedule="cosine", distill=DISTILL),
+    "W4A8 QAT": QATConfig(
+        weights="int4",
+        activations="int8",
+        train=TrainConfig(epochs=2, lr=3e-4, batch_size=128, schedule="cosine", distill=DISTILL),
     ),
-    "ternary QAT (W2A8)": (
-        QATConfig(weights="ternary", activations="int8"),
-        TrainConfig(epochs=2, lr=1e-3, batch_size=128, schedule="cosine", distill=DISTILL),
+    "ternary QAT (W2A8)": QATConfig(
+        weights="ternary",
+        activations="int8",
+        train=TrainConfig(epochs=2, lr=1e-3, batch_size=128, schedule="cosine", distill=DISTILL),
     ),
 }
 MLP_TRAIN = TrainConfig(epochs=5, lr=2e-3, batch_size=128, schedule="onecycle", distill=DISTILL)
 # BatchNorm stays float after every binary layer (fold_bn=False), as in BinaryConnect
-BINARY = QATConfig(weights="binary", activations=None, fold_bn=False)
-BINARY_TRAIN = TrainConfig(epochs=10, lr=3e-3, batch_size=128, schedule="cosine", distill=DISTILL)
+BINARY = QATConfig(
+    weights="binary",
+    activations=None,
+    fold_bn=False,
+    train=TrainConfig(epochs=10, lr=3e-3, batch_size=128, schedule="cosine", distill=DISTILL),
+)
 BINARYCONNECT_ERROR = 1.29
 
 
@@ -90,13 +97,13 @@ def main() -> None:
 
     ptq = copy.deepcopy(cnn)
     calib = calibration_subset(splits.train, CALIBRATION_SAMPLES, seed=0)
-    quant, seconds = timed(lambda: quantize_(ptq, PTQ, calib))
+    quant, seconds = timed(lambda: quantize_(ptq, PTQ, data=calib))
     rows.append(measure("int8 PTQ (W8A8)", ptq, splits, seconds, {"family": "cnn", "quant": quant.to_dict()}))
 
-    for name, (config, recipe) in QAT.items():
+    for name, config in QAT.items():
         torch.manual_seed(0)
         student = copy.deepcopy(cnn)
-        qrecord, seconds = timed(lambda s=student, c=config, r=recipe: qat_(s, splits, c, r, teacher=cnn))
+        qrecord, seconds = timed(lambda s=student, c=config: qat_(s, c, data=splits, teacher=cnn))
         rows.append(measure(name, student, splits, seconds, {"family": "cnn", "qat": qrecord.to_dict()}))
 
     torch.manual_seed(0)
@@ -106,7 +113,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     binary = copy.deepcopy(mlp)
-    qrecord, seconds = timed(lambda: qat_(binary, splits, BINARY, BINARY_TRAIN, teacher=cnn))
+    qrecord, seconds = timed(lambda: qat_(binary, BINARY, data=splits, teacher=cnn))
     rows.append(measure("binary-weight MLP", binary, splits, seconds, {"family": "mlp", "qat": qrecord.to_dict()}))
     write_results("quant_seed_mnist", {"rows": rows}, table(rows))
 

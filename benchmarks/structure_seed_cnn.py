@@ -47,7 +47,7 @@ def main() -> None:
 
     ours = copy.deepcopy(original)
     start = time.perf_counter()
-    prune_(ours, example, PruneConfig(ratio=RATIO, importance="l1"))
+    prune_(ours, PruneConfig(ratio=RATIO, importance="l1"), example=example)
     train_(ours, splits, FINETUNE_RECIPE)
     seconds["netslim"] = time.perf_counter() - start
     models["netslim"] = ours

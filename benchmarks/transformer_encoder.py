@@ -258,10 +258,10 @@ def netslim_int8(model: TokenIdsClassifier, splits: Splits, scheme: QuantConfig,
     """netslim's path: quantize_ with ``scheme`` (layers whose output SQNR is below the floor kept fp32), QDQ export
     with the parity check; the ONNX file is run by netslim's runtimes."""
     calibration = calibration_subset(splits.train, CALIBRATION)
-    first = quantize_(copy.deepcopy(model), scheme, calibration)
+    first = quantize_(copy.deepcopy(model), scheme, data=calibration)
     sensitive = tuple(x.name for x in first.layers if x.sqnr_db is not None and x.sqnr_db < SQNR_FLOOR_DB)
     quantized = copy.deepcopy(model)
-    record = quantize_(quantized, scheme.replace(skip=sensitive), calibration)
+    record = quantize_(quantized, scheme.replace(skip=sensitive), data=calibration)
     example = torch.from_numpy(splits.val.x[:2])
     parity = torch.from_numpy(splits.val.x[:64])
     export = export_onnx(quantized, example, path, parity_inputs=parity)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import typing
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -38,13 +39,20 @@ class Config:
         target = _REGISTRY.get(kind)
         if target is None or not issubclass(target, cls):
             raise ConfigError(f"config type {kind!r} is not a {cls.__name__}; known: {sorted(_REGISTRY)}")
-        data = dict(payload.get("data", {}))
+        if not isinstance(payload, dict):
+            raise ConfigError(f"{cls.__name__}: expected a mapping of fields, got {type(payload).__name__}")
+        # {"type", "version", "data"} as to_dict writes it, or a flat mapping of fields (YAML written by hand)
+        data = dict(payload.get("data") or {}) if "data" in payload or "type" in payload else dict(payload)
         names = {f.name: f for f in dataclasses.fields(target) if f.init}
         unknown = sorted(set(data) - set(names))
         if unknown:
             raise ConfigError(f"{kind}: unknown field(s) {unknown}; valid fields: {sorted(names)}")
-        kwargs = {k: _revive(v) for k, v in data.items()}
-        return target(**kwargs)  # type: ignore[return-value]
+        nested = _nested_config_types(target)
+        kwargs = {k: _revive(v, nested.get(k)) for k, v in data.items()}
+        try:
+            return target(**kwargs)  # type: ignore[return-value]
+        except TypeError as exc:  # a field of the wrong kind that the constructor could not take
+            raise ConfigError(f"{kind}: {exc}") from None
 
     @classmethod
     def from_yaml(cls: type[C], path: str | Path) -> C:
@@ -73,10 +81,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _revive(value: Any) -> Any:
+def _revive(value: Any, expected: type[Config] | None = None) -> Any:
     if isinstance(value, dict) and value.get("type") in _REGISTRY:
         return _REGISTRY[value["type"]].from_dict(value)
+    if isinstance(value, dict) and expected is not None:
+        return expected.from_dict(value)
     return value
+
+
+def _nested_config_types(cls: type) -> dict[str, type[Config]]:
+    """Fields of ``cls`` annotated with a Config type (``DistillConfig | None``): a plain mapping given for one is
+    built into that config."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: no nested revival for that class
+        return {}
+    found: dict[str, type[Config]] = {}
+    for name, hint in hints.items():
+        for candidate in (hint, *typing.get_args(hint)):
+            if isinstance(candidate, type) and issubclass(candidate, Config):
+                found[name] = candidate
+                break
+    return found
 
 
 def check_range(

@@ -17,7 +17,7 @@ from netslim.runtime import OrtRuntime
 def _quantized(digits):  # type: ignore[no-untyped-def]
     model = build_model("seed_cnn", digits.input_shape).eval()
     quantized = copy.deepcopy(model)
-    quantize_(quantized, QuantConfig(activations="uint8"), digits.train.subset(range(128)))
+    quantize_(quantized, QuantConfig(activations="uint8"), data=digits.train.subset(range(128)))
     return quantized
 
 

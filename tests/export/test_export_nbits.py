@@ -89,7 +89,7 @@ def test_three_dimensional_input_with_packed_zero_points(tmp_path) -> None:
 def test_qat_model_with_learned_scales(tmp_path, digits) -> None:
     model = build_model("seed_mlp", digits.input_shape)
     config = QATConfig(weights="int4", activations=None, granularity="per_group:16")
-    qat_(model, digits, config, TrainConfig(epochs=2, lr=3e-3, batch_size=64))
+    qat_(model, config.replace(train=TrainConfig(epochs=2, lr=3e-3, batch_size=64)), data=digits)
     x = torch.from_numpy(digits.val.x)
     exported, _ = nbits_model(model)
     for name in ("fc1", "fc2"):  # learned scales (exp of log_scale) are stored as inference uses them

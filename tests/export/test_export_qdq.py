@@ -39,7 +39,7 @@ def test_quantized_model_and_its_onnx_agree_within_one_step(
     model = copy.deepcopy(trained)
     skip = ("conv1",) if granularity.startswith("per_group") else ()  # conv1 has a single input channel
     config = QuantConfig(weights=weights, activations=activations, granularity=granularity, skip=skip)
-    quantize_(model, config, calibration=calibration_subset(digits.train, 256) if activations else None)
+    quantize_(model, config, data=calibration_subset(digits.train, 256) if activations else None)
     x = torch.from_numpy(digits.test.x)
     record = export_onnx(model, x[:2], tmp_path / "q.onnx", parity_inputs=x)
     assert record.quantized and record.parity.ok
@@ -51,7 +51,7 @@ def test_quantized_model_and_its_onnx_agree_within_one_step(
 
 def test_int8_export_uses_quantize_dequantize_pairs(tmp_path, digits, trained) -> None:
     model = copy.deepcopy(trained)
-    quantize_(model, QuantConfig(weights="int8", activations="int8"), calibration=calibration_subset(digits.train, 128))
+    quantize_(model, QuantConfig(weights="int8", activations="int8"), data=calibration_subset(digits.train, 128))
     export_onnx(model, torch.from_numpy(digits.val.x[:4]), tmp_path / "q.onnx")
     ops = [n.op_type for n in onnx.load(tmp_path / "q.onnx").graph.node]
     assert ops.count("QuantizeLinear") >= 4 and ops.count("DequantizeLinear") >= 4
@@ -63,7 +63,7 @@ def test_the_output_step_follows_the_narrowest_activation_grid(digits, trained) 
     for activations in ("int8", "int4"):
         model = copy.deepcopy(trained)
         config = QuantConfig(weights="int8", activations=activations)
-        quantize_(model, config, calibration=calibration_subset(digits.train, 256))
+        quantize_(model, config, data=calibration_subset(digits.train, 256))
         with torch.inference_mode():
             top = float(model.eval()(x).abs().max())
         steps[activations] = output_step(model, x) * {"int8": 127, "int4": 7}[activations] / top

@@ -32,9 +32,7 @@ def _ops(path) -> list[str]:
 
 def test_int8_seed_cnn_becomes_an_all_integer_graph_that_matches_its_simulation(tmp_path, digits, trained) -> None:
     model = copy.deepcopy(trained)
-    quantize_(
-        model, QuantConfig(weights="int8", activations="uint8"), calibration=calibration_subset(digits.train, 256)
-    )
+    quantize_(model, QuantConfig(weights="int8", activations="uint8"), data=calibration_subset(digits.train, 256))
     x = torch.from_numpy(digits.test.x)
     qop = export_onnx(model, x[:2], tmp_path / "qop.onnx", ExportConfig(quant_format="qoperator"), parity_inputs=x)
     qdq = export_onnx(model, x[:2], tmp_path / "qdq.onnx", parity_inputs=x)

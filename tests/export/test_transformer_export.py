@@ -89,7 +89,7 @@ def quantized_export(tmp_path_factory):
     calibration = ArrayDataset(token_ids(128, seed=1).numpy(), np.zeros(128, np.int64), name="ids")
     # reduce_range is on by default on AVX2-only CPUs, where ONNX Runtime's u8 x s8 kernels saturate otherwise
     config = QuantConfig(weights="int8", activations="uint8", batch_size=64)
-    record = quantize_(model, config, calibration)
+    record = quantize_(model, config, data=calibration)
     path = tmp_path_factory.mktemp("bert") / "bert_int8.onnx"
     ids = token_ids(64, seed=2)
     # 14 activation quantizers in series: ONNX Runtime's integer kernels round in another order than torch's float

@@ -10,6 +10,7 @@ from netslim.errors import ConfigError
 from netslim.export import load_artifact
 from netslim.models import build_model
 from netslim.pipeline import OptimizeConfig, optimize
+from netslim.quant import QuantConfig
 from netslim.train import TrainConfig, train_
 
 FAST = dict(
@@ -53,7 +54,7 @@ def test_optimize_keeps_the_budget_never_loses_to_the_baseline_and_writes_a_runn
 
 
 def test_a_quantization_that_loses_accuracy_is_rejected(digits, trained) -> None:
-    config = OptimizeConfig(ratios=(0.5,), max_drop=0.01, quant_weights="int2", quant_activations="int2", **FAST)
+    config = OptimizeConfig(ratios=(0.5,), max_drop=0.01, quant=QuantConfig(weights="int2", activations="int2"), **FAST)
     result = optimize(trained, digits, config)
     lossy = next(m for m in result.selection.measured if "int2" in m.name)
     assert lossy.accuracy is not None and not lossy.within_budget

@@ -34,9 +34,7 @@ def test_reduce_range_puts_int8_weights_on_a_7_bit_grid() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 8))
     x = torch.randn(64, 16)
-    quantize_(
-        model, config.replace(overrides={}), calibration=ArrayDataset(x.numpy(), np.zeros(64, np.int64), name="x")
-    )
+    quantize_(model, config.replace(overrides={}), data=ArrayDataset(x.numpy(), np.zeros(64, np.int64), name="x"))
     layer = model[0]
     assert isinstance(layer, QuantLinear)
     codes = layer.quantized_weight().detach() / layer.weight_quant.scale.reshape(-1, 1)
@@ -48,9 +46,7 @@ def test_weight_only_int8_matmul_runs_in_fp32_in_onnxruntime(tmp_path) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 64), nn.GELU(), nn.Linear(64, 8))
     x = 3 * torch.randn(16, 10, 64)
-    quantize_(
-        model, QuantConfig(activations=None), calibration=ArrayDataset(x.numpy(), np.zeros(16, np.int64), name="x")
-    )
+    quantize_(model, QuantConfig(activations=None), data=ArrayDataset(x.numpy(), np.zeros(16, np.int64), name="x"))
     record = export_onnx(model, x[:2], tmp_path / "m.onnx", parity_inputs=x)
     with torch.inference_mode():
         expected = model(x).numpy()

@@ -39,7 +39,9 @@ def cnn(mnist: Splits) -> tuple[nn.Module, float]:
 @pytest.mark.slow
 def test_int8_ptq_of_seed_cnn_is_within_a_tenth_of_a_point(mnist: Splits, cnn) -> None:
     model, fp32 = copy.deepcopy(cnn[0]), cnn[1]
-    quantize_(model, QuantConfig(weights="int8", activations="int8"), calibration_subset(mnist.train, 1024, seed=0))
+    quantize_(
+        model, QuantConfig(weights="int8", activations="int8"), data=calibration_subset(mnist.train, 1024, seed=0)
+    )
     accuracy = evaluate(model, mnist.test).accuracy
     assert accuracy >= fp32 - 0.001, (accuracy, fp32)
 
@@ -50,7 +52,7 @@ def test_qat_of_seed_cnn_stays_within_bound(mnist: Splits, cnn, weights: str, lr
     # one epoch (the benchmark trains two); measured: int4 -0.00 point, ternary -0.10 point
     model, fp32 = copy.deepcopy(cnn[0]), cnn[1]
     torch.manual_seed(0)
-    qat_(model, mnist, QATConfig(weights=weights, activations="int8"), qat_recipe(lr), teacher=cnn[0])
+    qat_(model, QATConfig(weights=weights, activations="int8", train=qat_recipe(lr)), data=mnist, teacher=cnn[0])
     accuracy = evaluate(model, mnist.test).accuracy
     assert accuracy >= fp32 - bound, (weights, accuracy, fp32)
 
@@ -68,8 +70,8 @@ def test_binary_weight_mlp_is_close_to_binaryconnect(mnist: Splits, cnn) -> None
         TrainConfig(epochs=2, lr=2e-3, batch_size=128, schedule="onecycle", distill=DISTILL),
         teacher=cnn[0],
     )
-    binary = QATConfig(weights="binary", activations=None, fold_bn=False)
-    qat_(model, mnist, binary, qat_recipe(3e-3, epochs=3), teacher=cnn[0])
+    binary = QATConfig(weights="binary", activations=None, fold_bn=False, train=qat_recipe(3e-3, epochs=3))
+    qat_(model, binary, data=mnist, teacher=cnn[0])
     codes = model.fc1.quantized_weight().detach() / model.fc1.weight_quant.scale[:, None]
     assert set(codes.round().unique().tolist()) == {-1.0, 1.0}
     layers = [m for m in model.modules() if isinstance(m, nn.Linear)]

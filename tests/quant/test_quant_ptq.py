@@ -17,7 +17,7 @@ from netslim.train import evaluate
 def test_int8_ptq_keeps_accuracy_within_one_point(cnn: nn.Module, trained_cnn, digits: Splits, calib) -> None:
     calls: list[tuple[int, int]] = []
     config = QuantConfig(weights="int8", activations="int8")
-    record = quantize_(cnn, config, calib, progress=lambda d, t: calls.append((d, t)))
+    record = quantize_(cnn, config, data=calib, progress=lambda d, t: calls.append((d, t)))
     accuracy = evaluate(cnn, digits.test).accuracy
     assert accuracy >= trained_cnn[1] - 0.01, (accuracy, trained_cnn[1])
     assert [row.name for row in record.layers] == ["conv1", "conv2", "fc1", "fc2"]
@@ -26,7 +26,7 @@ def test_int8_ptq_keeps_accuracy_within_one_point(cnn: nn.Module, trained_cnn, d
     assert record["fc1"].activations == "int8"
     assert record["fc1"].granularity == "per_channel" and record["fc1"].activation_scale is not None
     assert isinstance(cnn.fc1, QuantLinear) and calls and calls[-1][0] == calls[-1][1]
-    assert record.to_dict()["calibration"] == calib.name
+    assert record.to_dict()["details"]["calibration"] == calib.name and record.calibration == calib.name
 
 
 def test_weight_only_int4_needs_no_data_and_honours_skip_and_overrides(cnn: nn.Module) -> None:
@@ -44,7 +44,7 @@ def test_bias_correction_removes_the_mean_output_shift(trained_cnn, calib) -> No
     for corrected in (False, True):
         model = copy.deepcopy(trained_cnn[0])
         config = QuantConfig(weights="int2", activations=None, skip=("conv*",), bias_correction=corrected)
-        record = quantize_(model, config, calib)
+        record = quantize_(model, config, data=calib)
         errors[corrected] = float(probe_layers(model, calib)["fc1"].mean_error.abs().mean())
         sqnrs[corrected] = record["fc1"].sqnr_db
         assert record["fc1"].bias_corrected is corrected
@@ -65,7 +65,7 @@ def test_activations_without_calibration_data_is_a_config_error(cnn: nn.Module) 
 def test_empty_calibration_set_is_a_data_error_naming_it(cnn: nn.Module) -> None:
     empty = ArrayDataset(np.zeros((0, 1, 8, 8), np.float32), np.zeros(0, np.int64), name="digits/empty")
     with pytest.raises(DataError, match="digits/empty"):
-        quantize_(cnn, QuantConfig(), empty)
+        quantize_(cnn, QuantConfig(), data=empty)
 
 
 def test_skip_glob_matching_nothing_names_it(cnn: nn.Module) -> None:

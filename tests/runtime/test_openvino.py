@@ -22,7 +22,7 @@ def exported(tmp_path_factory, digits):
     export_onnx(model, example, directory / "fp32.onnx")
     quantized = build_model("seed_cnn", digits.input_shape).eval()
     quantized.load_state_dict(model.state_dict())
-    quantize_(quantized, QuantConfig(activations="uint8"), digits.train.subset(range(128)))
+    quantize_(quantized, QuantConfig(activations="uint8"), data=digits.train.subset(range(128)))
     export_onnx(quantized, example, directory / "int8.onnx")
     return directory
 

@@ -10,7 +10,7 @@ from torch import nn
 from helpers import max_abs_diff
 from netslim.errors import ConfigError
 from netslim.models import build_model, load_model, save_model
-from netslim.structure import ActivationConfig, KernelConfig, set_kernel_, swap_activation_
+from netslim.structure import ActivationConfig, KernelConfig, SwapActivationConfig, set_kernel_, swap_activation_
 from netslim.train import TrainConfig, evaluate, train_
 
 SHAPE = (1, 8, 8)
@@ -35,7 +35,7 @@ def test_larger_kernel_with_same_padding_embeds_the_old_one_exactly(tmp_path) ->
     model = build_model("seed_cnn_same", SHAPE)
     x = _x()
     reference = _out(model, x)
-    record = set_kernel_(model, x, {"conv*": KernelConfig(kernel_size=5)})
+    record = set_kernel_(model, KernelConfig(layers=("conv*",), kernel_size=5), example=x)
     assert model.conv1.kernel_size == model.conv2.kernel_size == (5, 5)
     assert max_abs_diff(_out(model, x), reference) < 1e-5
     assert [r.name for r in record.layers] == ["conv1", "conv2"]
@@ -50,7 +50,7 @@ def test_larger_kernel_with_same_padding_embeds_the_old_one_exactly(tmp_path) ->
 def test_seed_4_1_2_kernel_3_to_5_resizes_fc1_and_trains(digits, tmp_path) -> None:
     model = build_model("seed_cnn", digits.input_shape)
     x = torch.from_numpy(digits.train.x[:8])
-    record = set_kernel_(model, x, {"conv1": KernelConfig(kernel_size=5, stride=1, padding="same")})
+    record = set_kernel_(model, KernelConfig(layers=("conv1",), kernel_size=5, stride=1, padding="same"), example=x)
     # 8x8 -> conv 5x5 same 8x8 -> pool 4x4 -> conv2 3x3 valid 2x2: fc1 reads 64 * 2 * 2 features instead of 64
     assert model.fc1.in_features == 256
     assert {r.name: r.new_shape for r in record.layers} == {"conv1": (32, 1, 5, 5), "fc1": (128, 256)}
@@ -63,9 +63,9 @@ def test_seed_4_1_2_kernel_3_to_5_resizes_fc1_and_trains(digits, tmp_path) -> No
 def test_smaller_kernel_takes_the_centre_crop_and_stride_shrinks_the_map(tmp_path) -> None:
     model = build_model("seed_cnn_same", SHAPE, kernel_size=5)
     old = model.conv1.weight.detach().clone()
-    set_kernel_(model, _x(), {"conv1": KernelConfig(kernel_size=3)})
+    set_kernel_(model, KernelConfig(layers=("conv1",), kernel_size=3), example=_x())
     assert torch.equal(model.conv1.weight, old[:, :, 1:4, 1:4])
-    record = set_kernel_(model, _x(), {"conv1": KernelConfig(stride=2, padding="same")})
+    record = set_kernel_(model, KernelConfig(layers=("conv1",), stride=2, padding="same"), example=_x())
     assert model.conv1.padding == (1, 1) and model.conv1.stride == (2, 2)
     assert model.fc1.in_features == 64  # 8x8 -> 4x4 -> pool 2x2 -> conv2 'same' 2x2 -> pool 1x1
     assert record.layers[-1].old_shape == (128, 256) and record.macs_after < record.macs_before
@@ -81,7 +81,7 @@ def test_resampled_linear_keeps_the_response_to_a_constant_map() -> None:
         model.conv1.weight.zero_()
         model.conv1.bias.fill_(1.0)  # every map is constant
     before = _out(model, x)
-    set_kernel_(model, x, {"conv1": KernelConfig(stride=2, padding="same")})
+    set_kernel_(model, KernelConfig(layers=("conv1",), stride=2, padding="same"), example=x)
     assert model.fc1.in_features == 32  # 8x8 -> stride 2: 4x4 -> pool 2x2 -> pool 1x1
     assert max_abs_diff(_out(model, x), before) < 1e-4
 
@@ -90,15 +90,15 @@ def test_set_kernel_errors_name_the_layer_and_leave_the_model_untouched() -> Non
     model = build_model("seed_cnn", SHAPE)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ConfigError, match="conv2"):  # 8x8 -> 4x4 -> pool 2x2: conv2's 3x3 map is empty
-        set_kernel_(model, _x(), {"conv1": KernelConfig(kernel_size=5)})
+        set_kernel_(model, KernelConfig(layers=("conv1",), kernel_size=5), example=_x())
     with pytest.raises(ConfigError, match="conv1.*empty"):
-        set_kernel_(model, _x(), {"conv1": KernelConfig(kernel_size=9, padding=0)})
+        set_kernel_(model, KernelConfig(layers=("conv1",), kernel_size=9, padding=0), example=_x())
     with pytest.raises(ConfigError, match="'fc1' is a Linear"):
-        set_kernel_(model, _x(), {"fc1": KernelConfig(kernel_size=5)})
+        set_kernel_(model, KernelConfig(layers=("fc1",), kernel_size=5), example=_x())
     with pytest.raises(ConfigError, match="matches no Conv2d"):
-        set_kernel_(model, _x(), {"conv9": KernelConfig(kernel_size=5)})
+        set_kernel_(model, KernelConfig(layers=("conv9",), kernel_size=5), example=_x())
     with pytest.raises(ConfigError, match="odd kernel"):
-        set_kernel_(model, _x(), {"conv1": KernelConfig(kernel_size=4, stride=2, padding="same")})
+        set_kernel_(model, KernelConfig(layers=("conv1",), kernel_size=4, stride=2, padding="same"), example=_x())
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     assert model.conv1.kernel_size == (3, 3)
 
@@ -111,16 +111,17 @@ def test_set_kernel_errors_name_the_layer_and_leave_the_model_untouched() -> Non
         ({"padding": "full"}, "KernelConfig.padding"),
         ({"padding": -1}, "KernelConfig.padding"),
         ({}, "KernelConfig"),
+        ({"layers": (), "kernel_size": 5}, "KernelConfig.layers"),
     ],
 )
 def test_kernel_config_validates_fields(kwargs: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
-        KernelConfig(**kwargs)
+        KernelConfig(**{"layers": ("conv1",), **kwargs})
 
 
 def test_seed_4_2_2_relu_to_tanh_matches_the_tanh_model(tmp_path) -> None:
     model = build_model("seed_mlp", SHAPE)
-    record = swap_activation_(model, {"act1": "tanh"}, _x())
+    record = swap_activation_(model, SwapActivationConfig({"act1": "tanh"}), example=_x())
     assert record.notes == {"act1": "ReLU -> Tanh"} and record.params_after == record.params_before
     reference = build_model("seed_mlp_tanh", SHAPE)
     reference.load_state_dict(model.state_dict())
@@ -130,10 +131,10 @@ def test_seed_4_2_2_relu_to_tanh_matches_the_tanh_model(tmp_path) -> None:
 
 def test_swap_by_type_and_glob_with_a_config(tmp_path) -> None:
     model = build_model("res_cnn", SHAPE)
-    record = swap_activation_(model, {nn.ReLU: "gelu"})
+    record = swap_activation_(model, SwapActivationConfig({nn.ReLU: "gelu"}))
     assert len(record.layers) == 7 and record.macs_before is None
     assert not any(isinstance(m, nn.ReLU) for m in model.modules())
-    swap_activation_(model, {"block*": ActivationConfig("leaky_relu", negative_slope=0.2)})
+    swap_activation_(model, SwapActivationConfig({"block*": ActivationConfig("leaky_relu", negative_slope=0.2)}))
     assert model.block1.act1.negative_slope == 0.2 and isinstance(model.stem[2], nn.GELU)
     loaded = _round_trip(model, _x(), tmp_path)
     assert isinstance(loaded.block2.act2, nn.LeakyReLU) and loaded.block2.act2.negative_slope == 0.2
@@ -143,13 +144,13 @@ def test_transformer_fused_activation_is_swapped_and_restored(tmp_path) -> None:
     model = build_model("tiny_transformer", SHAPE)
     x = _x()
     reference = _out(model, x)
-    record = swap_activation_(model, {"*": "tanh"}, x)
+    record = swap_activation_(model, SwapActivationConfig({"*": "tanh"}), example=x)
     assert sorted(record.notes) == ["encoder.layers.0.activation", "encoder.layers.1.activation"]
     layer = model.encoder.layers[0]
     assert isinstance(layer.activation, nn.Tanh) and layer.activation_relu_or_gelu == 0
     assert max_abs_diff(_out(model, x), reference) > 1e-4
     _round_trip(model, x, tmp_path)
-    swap_activation_(model, {nn.Tanh: "gelu"})
+    swap_activation_(model, SwapActivationConfig({nn.Tanh: "gelu"}))
     assert layer.activation_relu_or_gelu == 2
     assert max_abs_diff(_out(model, x), reference) < 1e-5
 
@@ -157,15 +158,15 @@ def test_transformer_fused_activation_is_swapped_and_restored(tmp_path) -> None:
 def test_swap_activation_errors() -> None:
     model = build_model("seed_mlp", SHAPE)
     with pytest.raises(ConfigError, match="'fc1' is a Linear, not an activation"):
-        swap_activation_(model, {"fc1": "tanh"})
+        swap_activation_(model, SwapActivationConfig({"fc1": "tanh"}))
     with pytest.raises(ConfigError, match="matches no activation"):
-        swap_activation_(model, {"act9": "tanh"})
+        swap_activation_(model, SwapActivationConfig({"act9": "tanh"}))
     with pytest.raises(ConfigError, match="no Tanh activation"):
-        swap_activation_(model, {nn.Tanh: "relu"})
+        swap_activation_(model, SwapActivationConfig({nn.Tanh: "relu"}))
     with pytest.raises(ConfigError, match="not a swappable activation type"):
-        swap_activation_(model, {nn.Linear: "relu"})
+        swap_activation_(model, SwapActivationConfig({nn.Linear: "relu"}))
     with pytest.raises(ConfigError, match="ActivationConfig.name"):
-        swap_activation_(model, {"act1": "swish"})
+        swap_activation_(model, SwapActivationConfig({"act1": "swish"}))
     with pytest.raises(ConfigError, match="ActivationConfig.approximate"):
         ActivationConfig("gelu", approximate="fast")
     assert isinstance(model.act1, nn.ReLU)

@@ -50,7 +50,7 @@ def _tail_error(matrix: torch.Tensor, rank: int) -> float:
 def test_separable_on_seed_cnn_conv2_lowers_macs_and_params(tmp_path) -> None:
     model = build_model("seed_cnn", SHAPE)
     x = _x()
-    record = separable_(model, x, ["conv2"])
+    record = separable_(model, SeparableConfig(layers=("conv2",)), example=x)
     assert model.conv2.depthwise.groups == 32 and model.conv2.pointwise.kernel_size == (1, 1)
     assert record.macs_after < record.macs_before and record.params_after < record.params_before
     (factor,) = record.factors
@@ -75,7 +75,7 @@ def test_separable_fit_is_exact_at_full_rank_and_per_channel_optimal() -> None:
 
 def test_separable_auto_replaces_only_dense_kxk_convs(tmp_path) -> None:
     model = build_model("res_cnn", SHAPE)
-    record = separable_(model, _x(), "auto", SeparableConfig(rank=1))
+    record = separable_(model, SeparableConfig(layers="auto", rank=1), example=_x())
     replaced = {f.name for f in record.factors if f.applied}
     assert replaced == {"stem.0", "block1.conv1", "block1.conv2", "down.0", "block2.conv1", "block2.conv2"}
     assert isinstance(model.mix.depthwise, nn.Conv2d) and isinstance(model.mix.pointwise, nn.Conv2d)
@@ -85,7 +85,7 @@ def test_separable_auto_replaces_only_dense_kxk_convs(tmp_path) -> None:
 
 def test_separable_keeps_layers_whose_error_is_too_large() -> None:
     model = build_model("seed_cnn", SHAPE)
-    record = separable_(model, _x(), ["conv2"], SeparableConfig(max_weight_error=0.1))
+    record = separable_(model, SeparableConfig(layers=("conv2",), max_weight_error=0.1), example=_x())
     assert not record.factors[0].applied and "max_weight_error" in record.factors[0].reason
     assert isinstance(model.conv2, nn.Conv2d) and record.layers == ()
 
@@ -93,11 +93,11 @@ def test_separable_keeps_layers_whose_error_is_too_large() -> None:
 def test_separable_errors() -> None:
     model = build_model("res_cnn", SHAPE)
     with pytest.raises(ConfigError, match="'fc' is a Linear"):
-        separable_(model, _x(), ["fc"])
+        separable_(model, SeparableConfig(layers=("fc",)), example=_x())
     with pytest.raises(ConfigError, match="mix.pointwise.*1x1"):
-        separable_(model, _x(), ["mix.pointwise"])
+        separable_(model, SeparableConfig(layers=("mix.pointwise",)), example=_x())
     with pytest.raises(ConfigError, match="mix.depthwise.*groups=16"):
-        separable_(model, _x(), ["mix.depthwise"])
+        separable_(model, SeparableConfig(layers=("mix.depthwise",)), example=_x())
     with pytest.raises(ConfigError, match="SeparableConfig.rank"):
         SeparableConfig(rank=0)
     with pytest.raises(ConfigError, match="SeparableConfig.max_weight_error"):
@@ -107,7 +107,7 @@ def test_separable_errors() -> None:
 def test_decompose_lenet_fc1_energy_lowers_macs(tmp_path) -> None:
     model = build_model("lenet_300_100", SHAPE)
     x = _x()
-    record = decompose_(model, x, DecomposeConfig(energy=0.9, layers=("fc1",)), timer=_fast)
+    record = decompose_(model, DecomposeConfig(energy=0.9, layers=("fc1",)), example=x, timer=_fast)
     (factor,) = record.factors
     assert factor.applied and factor.method == "linear_svd" and factor.rank < factor.max_rank == 64
     assert (factor.median_ms_before, factor.median_ms_after, factor.speedup) == (2.0, 1.0, 2.0)
@@ -125,7 +125,7 @@ def test_decompose_lenet_fc1_energy_lowers_macs(tmp_path) -> None:
 def test_decompose_is_not_applied_when_measured_slower() -> None:
     model = build_model("lenet_300_100", SHAPE)
     reference = _out(model, _x())
-    record = decompose_(model, _x(), DecomposeConfig(rank=8, min_speedup=1.2), timer=_slow)
+    record = decompose_(model, DecomposeConfig(rank=8, min_speedup=1.2), example=_x(), timer=_slow)
     assert [f.name for f in record.factors] == ["fc1", "fc2", "fc3"]
     assert not any(f.applied for f in record.factors) and record.layers == ()
     assert all("min_speedup 1.2" in f.reason and f.median_ms_after == 1.5 for f in record.factors)
@@ -135,7 +135,9 @@ def test_decompose_is_not_applied_when_measured_slower() -> None:
 def test_decompose_skips_ranks_that_save_no_macs() -> None:
     model = build_model("seed_mlp", SHAPE)
     calls: list[str] = []
-    record = decompose_(model, _x(), DecomposeConfig(rank=60), timer=lambda a, b, x: calls.append("t") or (2.0, 1.0))
+    record = decompose_(
+        model, DecomposeConfig(rank=60), example=_x(), timer=lambda a, b, x: calls.append("t") or (2.0, 1.0)
+    )
     fc1 = record.factors[0]
     assert not fc1.applied and "saves no MACs" in fc1.reason and fc1.median_ms_before is None
     assert len(calls) == 0  # fc2 at rank 10 (its full rank) saves nothing either: never timed
@@ -165,7 +167,7 @@ def test_linear_full_rank_and_eckart_young() -> None:
 
 def test_decompose_conv_model_without_timing_round_trips(tmp_path) -> None:
     model = build_model("seed_cnn", SHAPE)
-    record = decompose_(model, _x(), DecomposeConfig(rank=4, conv="spatial", ignore=("fc*",), measure=False))
+    record = decompose_(model, DecomposeConfig(rank=4, conv="spatial", ignore=("fc*",), measure=False), example=_x())
     applied = {f.name: f for f in record.factors if f.applied}
     assert set(applied) == {"conv2"} and applied["conv2"].method == "spatial_svd"
     assert model.conv2[0].kernel_size == (3, 1) and model.conv2[1].kernel_size == (1, 3)
@@ -175,7 +177,7 @@ def test_decompose_conv_model_without_timing_round_trips(tmp_path) -> None:
 
 def test_decompose_skips_transformer_internals_but_not_the_head(tmp_path) -> None:
     model = build_model("tiny_transformer", SHAPE)
-    record = decompose_(model, _x(), DecomposeConfig(rank=2, measure=False))
+    record = decompose_(model, DecomposeConfig(rank=2, measure=False), example=_x())
     assert "fused fast path" in record.notes["encoder.layers.0.linear1"]
     assert "fused fast path" in record.notes["encoder.layers.0.self_attn.out_proj"]
     assert {f.name for f in record.factors if f.applied} == {"embed", "head"}  # patch conv: channel SVD
@@ -209,9 +211,9 @@ def test_decompose_config_validates_fields(kwargs: dict, field: str) -> None:
 def test_decompose_selector_errors() -> None:
     model = build_model("seed_mlp", SHAPE)
     with pytest.raises(ConfigError, match="matches no Linear / Conv2d"):
-        decompose_(model, _x(), DecomposeConfig(layers=("conv*",)))
+        decompose_(model, DecomposeConfig(layers=("conv*",)), example=_x())
     with pytest.raises(ConfigError, match="'act1' is a ReLU"):
-        decompose_(model, _x(), DecomposeConfig(layers=("act1",)))
+        decompose_(model, DecomposeConfig(layers=("act1",)), example=_x())
     assert DecomposeConfig().energy == 0.9
     assert DecomposeConfig.from_dict(DecomposeConfig(rank=3).to_dict()) == DecomposeConfig(rank=3)
 
@@ -227,6 +229,6 @@ def test_onnxruntime_timer_returns_two_medians() -> None:
 @pytest.mark.parametrize("name", [entry.name for entry in list_models()])
 def test_every_zoo_model_decomposes_and_round_trips(name: str, tmp_path) -> None:
     model = build_model(name, SHAPE)
-    record = decompose_(model, _x(), DecomposeConfig(rank=2, measure=False))
+    record = decompose_(model, DecomposeConfig(rank=2, measure=False), example=_x())
     assert any(f.applied for f in record.factors) and record.macs_after < record.macs_before
     _round_trip(model, _x(), tmp_path)

@@ -10,7 +10,14 @@ import torch
 from netslim.analyze import profile
 from netslim.errors import ConfigError
 from netslim.models import build_model, load_model, save_model
-from netslim.structure import PruneConfig, analyze_structure, group_importance, prune_, remove_channels_
+from netslim.structure import (
+    PruneConfig,
+    RemoveChannelsConfig,
+    analyze_structure,
+    group_importance,
+    prune_,
+    remove_channels_,
+)
 
 pytest.importorskip("transformers", reason="head pruning tests need the hf extra: pip install 'netslim[hf]'")
 
@@ -70,7 +77,8 @@ def test_removing_a_silenced_head_leaves_outputs_unchanged(name: str) -> None:
     attn, q, _, out = ATTENTION[name.split("-")[0]]
     silence_head(model, name, head=1)
     reference = run(model, x)
-    record = remove_channels_(model, x, {f"{attn}.{q}": [1 * HEAD_DIM]})  # any position of head 1: the whole head
+    # any position of head 1: the whole head
+    record = remove_channels_(model, RemoveChannelsConfig(channels={f"{attn}.{q}": [1 * HEAD_DIM]}), example=x)
     assert [(g.before, g.after, g.removed) for g in record.groups] == [(4, 3, (1,))]
     torch.testing.assert_close(run(model, x), reference, rtol=1e-5, atol=1e-5)
     assert model.get_submodule(f"{attn}.{q}").weight.shape == (24, 32)
@@ -82,13 +90,13 @@ def test_removing_a_silenced_head_leaves_outputs_unchanged(name: str) -> None:
 def test_pruning_half_the_heads_lowers_macs_and_round_trips(tmp_path, name: str) -> None:
     model, x = make(name)
     macs_before = profile(model, example=x, measure_latency=False).total_macs
-    record = prune_(model, x, PruneConfig(ratio=0.0, heads=0.5))
+    record = prune_(model, PruneConfig(ratio=0.0, heads=0.5), example=x)
     assert [(g.before, g.after) for g in record.groups] == [(4, 2), (4, 2)]  # heads only: ratio=0 keeps channels
     out = run(model, x)
     assert out.shape == (2, 3) and torch.isfinite(out).all()
     assert record.macs_after == profile(model, example=x, measure_latency=False).total_macs < macs_before
     attn = ATTENTION[name][0]
-    assert model.netslim_arch["heads"][attn] == 2
+    assert model.netslim_arch.heads[attn] == 2
     save_model(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert loaded.get_submodule(attn).num_attention_heads == 2
@@ -113,7 +121,7 @@ def test_heads_ratio_is_validated_and_zero_keeps_every_head() -> None:
     with pytest.raises(ConfigError, match="PruneConfig.heads"):
         PruneConfig(heads=1.5)
     model, x = make("bert")
-    record = prune_(model, x, PruneConfig(ratio=0.5, heads=0.0, round_to=4))
+    record = prune_(model, PruneConfig(ratio=0.5, heads=0.0, round_to=4), example=x)
     assert all(g.after == g.before for g in record.groups if g.name.endswith("query"))
     assert model.get_submodule(ATTENTION["bert"][0]).num_attention_heads == 4
 
@@ -123,5 +131,5 @@ def test_multihead_attention_heads_are_frozen_with_the_reason() -> None:
     model, x = build_model("tiny_transformer", (1, 8, 8)).eval(), torch.rand(2, 1, 8, 8)
     group = analyze_structure(model, x).group("encoder.layers.0.self_attn")
     assert group.is_frozen and "requires embed_dim == num_heads * head_dim" in group.explain()
-    prune_(model, x, PruneConfig(ratio=0.5))
+    prune_(model, PruneConfig(ratio=0.5), example=x)
     assert model.encoder.layers[0].self_attn.num_heads == 4 and run(model, x).shape == (2, 10)

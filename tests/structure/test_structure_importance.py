@@ -9,7 +9,9 @@ from netslim.errors import ConfigError, UnsupportedLayerError
 from netslim.models import build_model, load_model, save_model
 from netslim.structure import (
     Importance,
+    IterativePruneConfig,
     PruneConfig,
+    RemoveBlocksConfig,
     analyze_structure,
     group_importance,
     prune_,
@@ -51,18 +53,18 @@ def test_bn_scale_uses_gamma_and_random_is_seeded() -> None:
 def test_taylor_needs_data_and_uses_it(digits) -> None:
     model = build_model("seed_mlp", digits.input_shape)
     with pytest.raises(ConfigError, match="taylor"):
-        prune_(model, X, PruneConfig(importance="taylor"))
-    record = prune_(model, X, PruneConfig(ratio=0.5, importance="taylor", taylor_batches=2), data=digits)
+        prune_(model, PruneConfig(importance="taylor"), example=X)
+    record = prune_(model, PruneConfig(ratio=0.5, importance="taylor", taylor_batches=2), example=X, data=digits)
     assert model.fc1.out_features == 64 and record.groups[0].removed
 
 
 def test_remove_blocks_replaces_a_residual_block_and_round_trips(tmp_path) -> None:
     model = build_model("res_cnn", (1, 8, 8)).eval()
-    record = remove_blocks_(model, X, ["block1"])
+    record = remove_blocks_(model, RemoveBlocksConfig(blocks=("block1",)), example=X)
     assert isinstance(model.block1, torch.nn.Identity)
     assert record.layers[0].params_before > 0 and record.macs_after < record.macs_before
-    assert model.netslim_arch["replaced"] == {"block1": "identity"}
-    prune_(model, X, PruneConfig(ratio=0.5))  # removal and pruning compose, and both survive save/load
+    assert model.netslim_arch.replaced == {"block1": "identity"}
+    prune_(model, PruneConfig(ratio=0.5), example=X)  # removal and pruning compose, and both survive save/load
     loaded = load_model(save_model(model, tmp_path / "m"))
     assert isinstance(loaded.block1, torch.nn.Identity)
     torch.testing.assert_close(loaded(X), model(X), rtol=0, atol=0)
@@ -71,15 +73,18 @@ def test_remove_blocks_replaces_a_residual_block_and_round_trips(tmp_path) -> No
 def test_remove_blocks_refuses_shape_changing_and_unknown_blocks() -> None:
     model = build_model("res_cnn", (1, 8, 8))
     with pytest.raises(UnsupportedLayerError, match="mix"):
-        remove_blocks_(model, X, ["mix"])
+        remove_blocks_(model, RemoveBlocksConfig(blocks=("mix",)), example=X)
     with pytest.raises(ConfigError, match="block9"):
-        remove_blocks_(model, X, ["block9"])
+        remove_blocks_(model, RemoveBlocksConfig(blocks=("block9",)), example=X)
 
 
 def test_prune_iteratively_compounds_to_the_ratio_and_finetunes(digits) -> None:
     model = build_model("seed_mlp", digits.input_shape)
     record = prune_iteratively_(
-        model, X, PruneConfig(ratio=0.5), steps=2, data=digits, finetune=TrainConfig(epochs=1, lr=3e-3)
+        model,
+        IterativePruneConfig(prune=PruneConfig(ratio=0.5), steps=2, finetune=TrainConfig(epochs=1, lr=3e-3)),
+        example=X,
+        data=digits,
     )
     assert len(record.steps) == len(record.finetune) == 2
     assert 60 <= model.fc1.out_features <= 68

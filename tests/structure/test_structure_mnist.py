@@ -26,7 +26,7 @@ def test_seed_cnn_pruned_50_percent_keeps_mnist_accuracy(mnist_dir) -> None:
     train_(model, mnist, TrainConfig(epochs=3, lr=2e-3, batch_size=128, schedule="onecycle"))
     baseline = evaluate(model, mnist.test).accuracy
     example = torch.zeros(1, *mnist.input_shape)
-    record = prune_(model, example, PruneConfig(ratio=0.5, importance="l1"))
+    record = prune_(model, PruneConfig(ratio=0.5, importance="l1"), example=example)
     pruned = evaluate(model, mnist.test).accuracy
     train_(model, mnist, TrainConfig(epochs=1, lr=2e-3, batch_size=128, schedule="onecycle"))
     finetuned = evaluate(model, mnist.test).accuracy

@@ -9,7 +9,16 @@ from torch import nn
 
 from netslim.errors import ConfigError
 from netslim.models import build_model, list_models, load_model, save_model
-from netslim.structure import Dim, PruneConfig, analyze_structure, prune_, remove_channels_, resize_
+from netslim.structure import (
+    Dim,
+    PruneConfig,
+    RemoveChannelsConfig,
+    ResizeConfig,
+    analyze_structure,
+    prune_,
+    remove_channels_,
+    resize_,
+)
 from netslim.structure.slicing import weight_axis
 
 SHAPE = (1, 8, 8)
@@ -55,7 +64,7 @@ def test_zoo_prune_30_percent_shrinks_and_round_trips(name: str, tmp_path) -> No
     model = build_model(name, SHAPE).eval()
     x = _x()
     reference_shape = model(x).shape
-    record = prune_(model, x, PruneConfig(ratio=0.3))
+    record = prune_(model, PruneConfig(ratio=0.3), example=x)
     out = model(x)
     assert out.shape == reference_shape
     assert record.macs_after < record.macs_before
@@ -82,21 +91,21 @@ def test_removing_silent_channels_is_exact(name: str, channels: dict[str, list[i
     x = _x()
     _silence(model, x, channels)
     reference = model(x)
-    record = remove_channels_(model, x, channels)
+    record = remove_channels_(model, RemoveChannelsConfig(channels=channels), example=x)
     assert record.params_after < record.params_before
     torch.testing.assert_close(model(x), reference, rtol=0, atol=1e-5)
 
 
 def test_res_cnn_concat_removal_slices_both_branches_and_the_consumer() -> None:
     model = build_model("res_cnn", SHAPE).eval()
-    remove_channels_(model, _x(), {"mix.pointwise": [0, 9], "mix.project": [3]})
+    remove_channels_(model, RemoveChannelsConfig(channels={"mix.pointwise": [0, 9], "mix.project": [3]}), example=_x())
     assert (model.mix.pointwise.out_channels, model.mix.project.out_channels, model.down[0].in_channels) == (14, 15, 29)
     assert model.mix.bn_a.num_features == 14 and model.mix.bn_b.num_features == 15
 
 
 def test_residual_coupling_prunes_stem_and_block_together() -> None:
     model = build_model("res_cnn", SHAPE).eval()
-    prune_(model, _x(), PruneConfig(ratio=0.5))
+    prune_(model, PruneConfig(ratio=0.5), example=_x())
     widths = {model.stem[0].out_channels, model.block1.conv2.out_channels, model.block1.conv1.in_channels}
     widths |= {model.mix.depthwise.out_channels, model.mix.depthwise.groups, model.mix.pointwise.in_channels}
     assert widths == {8}
@@ -104,7 +113,7 @@ def test_residual_coupling_prunes_stem_and_block_together() -> None:
 
 def test_round_to_yields_multiples_of_8() -> None:
     model = build_model("seed_cnn", SHAPE).eval()
-    prune_(model, _x(), PruneConfig(ratio=0.3, round_to=8))
+    prune_(model, PruneConfig(ratio=0.3, round_to=8), example=_x())
     widths = [model.conv1.out_channels, model.conv2.out_channels, model.fc1.out_features]
     assert widths == [24, 48, 88]
     assert all(w % 8 == 0 for w in widths)
@@ -112,10 +121,10 @@ def test_round_to_yields_multiples_of_8() -> None:
 
 def test_per_layer_ignore_and_global_scope() -> None:
     model = build_model("seed_cnn", SHAPE).eval()
-    prune_(model, _x(), PruneConfig(ratio=0.5, per_layer={"conv*": 0.25}, ignore=("fc1",)))
+    prune_(model, PruneConfig(ratio=0.5, per_layer={"conv*": 0.25}, ignore=("fc1",)), example=_x())
     assert (model.conv1.out_channels, model.conv2.out_channels, model.fc1.out_features) == (24, 48, 128)
     model = build_model("seed_cnn", SHAPE).eval()
-    record = prune_(model, _x(), PruneConfig(ratio=0.5, scope="global"))
+    record = prune_(model, PruneConfig(ratio=0.5, scope="global"), example=_x())
     removed = sum(g.before - g.after for g in record.groups)
     assert removed == (32 + 64 + 128) // 2
     assert model(_x()).shape == (4, 10)
@@ -126,11 +135,11 @@ def test_resize_sets_explicit_widths_and_keeps_the_largest_units() -> None:
     with torch.no_grad():
         model.fc1.weight[7] *= 100.0
     strongest = model.fc1.weight[7].clone()
-    record = resize_(model, _x(), {"fc1": 1})
+    record = resize_(model, ResizeConfig(widths={"fc1": 1}), example=_x())
     assert model.fc1.out_features == 1 and model.fc2.in_features == 1
     torch.testing.assert_close(model.fc1.weight[0], strongest)
     assert record.layers[0].name == "fc1" and record.layers[0].new_shape == (1, 64)
-    assert model.netslim_arch["shapes"]["fc1"] == [1, 64]
+    assert model.netslim_arch.shapes["fc1"] == [1, 64]
 
 
 @pytest.mark.parametrize("ratio", [1.0, -0.1, 1.5])
@@ -142,9 +151,9 @@ def test_ratio_out_of_range_names_the_field(ratio: float) -> None:
 @pytest.mark.parametrize(
     ("call", "selector"),
     [
-        (lambda m: prune_(m, _x(), PruneConfig(per_layer={"nope*": 0.3})), "nope*"),
-        (lambda m: prune_(m, _x(), PruneConfig(ignore=("conv9",))), "conv9"),
-        (lambda m: resize_(m, _x(), {"dense": 3}), "dense"),
+        (lambda m: prune_(m, PruneConfig(per_layer={"nope*": 0.3}), example=_x()), "nope*"),
+        (lambda m: prune_(m, PruneConfig(ignore=("conv9",)), example=_x()), "conv9"),
+        (lambda m: resize_(m, ResizeConfig(widths={"dense": 3}), example=_x()), "dense"),
     ],
 )
 def test_selector_matching_nothing_lists_candidates(call, selector: str) -> None:
@@ -156,9 +165,9 @@ def test_selector_matching_nothing_lists_candidates(call, selector: str) -> None
 def test_resize_refuses_frozen_output_and_growth() -> None:
     model = build_model("seed_cnn", SHAPE)
     with pytest.raises(ConfigError, match="model output"):
-        resize_(model, _x(), {"fc2": 5})
+        resize_(model, ResizeConfig(widths={"fc2": 5}), example=_x())
     with pytest.raises(ConfigError, match="growing"):
-        resize_(model, _x(), {"fc1": 500})
+        resize_(model, ResizeConfig(widths={"fc1": 500}), example=_x())
 
 
 def test_config_round_trips_as_data() -> None:

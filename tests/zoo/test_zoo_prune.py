@@ -47,7 +47,7 @@ def test_prune_30_percent_keeps_forward_lowers_macs_and_round_trips(tmp_path, ca
     macs_before = profile(model, example=x, measure_latency=False).total_macs
     report = analyze_structure(model, x)
     assert report.prunable, f"{case}: nothing prunable\n{report.explain()}"
-    prune_(model, x, PruneConfig(ratio=0.3))
+    prune_(model, PruneConfig(ratio=0.3), example=x)
     out = run(model, x)
     assert out.shape == before_shape and torch.isfinite(out).all()
     assert profile(model, example=x, measure_latency=False).total_macs < macs_before

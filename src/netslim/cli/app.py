@@ -42,6 +42,12 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
+def model_input_shape(model: Any) -> tuple[int, ...]:
+    """The input shape (without batch) the model's architecture record names; (1, 28, 28) when it names none."""
+    arch = getattr(model, "netslim_arch", None)
+    return tuple(getattr(arch, "input_shape", None) or (1, 28, 28))
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where to write the trained model, the artifact and result.json.")] = Path(
@@ -99,8 +105,7 @@ def profile_cmd(
 
     shape = parse_shape(input_shape)
     net = load_any(model, shape)
-    arch = getattr(net, "netslim_arch", {})
-    shape = shape or tuple(arch.get("input_shape", (1, 28, 28)))
+    shape = shape or model_input_shape(net)
     with err_console.status(f"profiling {model}", spinner="dots") if not as_json else _nullcontext():
         result = profile(
             net,
@@ -205,7 +210,7 @@ def export_cmd(
 
     shape = parse_shape(input_shape)
     net = load_any(model, shape)
-    shape = shape or tuple(getattr(net, "netslim_arch", {}).get("input_shape", (1, 28, 28)))
+    shape = shape or model_input_shape(net)
     record = save_artifact(
         net,
         torch.rand(2, *shape),
@@ -254,7 +259,7 @@ def bench_cmd(
     else:
         parsed = parse_shape(input_shape)
         net = load_any(model, parsed).eval()
-        shape = parsed or tuple(getattr(net, "netslim_arch", {}).get("input_shape", (1, 28, 28)))
+        shape = parsed or model_input_shape(net)
         onnx_bytes = to_onnx_bytes(net, torch.rand(1, *shape), ExportConfig())
         runners = {
             "torch-eager": TorchRuntime(net, threads=threads),
@@ -295,6 +300,9 @@ def zoo(as_json: JsonFlag = False) -> None:
     for e in entries:
         table.add_row(e.name, e.source)
     console.print(table)
+
+
+from netslim.cli import verbs  # noqa: E402, F401 - registers prune, quantize, compress, edit, run, optimize
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from netslim.data.folders import load_image_folder
 from netslim.data.idx import read_idx, write_idx
 from netslim.data.load import load_data
 from netslim.data.mnist import default_mnist_dir, load_mnist
-from netslim.data.sampling import calibration_subset
+from netslim.data.sampling import calibration_subset, example_batch, training_set
 from netslim.data.text import load_text_lines, tokenize
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Splits",
     "calibration_subset",
     "default_mnist_dir",
+    "example_batch",
     "load_arrays",
     "load_data",
     "load_digits",
@@ -35,5 +36,6 @@ __all__ = [
     "read_idx",
     "split",
     "tokenize",
+    "training_set",
     "write_idx",
 ]

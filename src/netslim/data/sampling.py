@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from netslim.data.dataset import ArrayDataset
+from netslim.data.dataset import ArrayDataset, Splits
 from netslim.data.stratify import stratified_sample
 from netslim.errors import ConfigError, DataError
 
@@ -32,3 +33,20 @@ def calibration_subset(ds: ArrayDataset, n: int, *, seed: int = 0, stratified: b
     else:
         indices = np.random.default_rng(seed).permutation(len(ds))[:n]
     return ds.subset(indices, f"{ds.name}/calibration")
+
+
+def training_set(data: Splits | ArrayDataset, verb: str = "this step") -> ArrayDataset:
+    """The training part of ``data`` (a ``Splits``) or ``data`` itself (a dataset); anything else is an error."""
+    if isinstance(data, Splits):
+        return data.train
+    if isinstance(data, ArrayDataset):
+        return data
+    raise DataError(
+        f"{verb} needs data: a Splits (netslim.data.load_data) or an ArrayDataset, got {type(data).__name__}"
+    )
+
+
+def example_batch(data: Splits | ArrayDataset, n: int = 2) -> torch.Tensor:
+    """The first ``n`` training samples of ``data`` as a float tensor: the example input verbs trace with."""
+    ds = training_set(data, "tracing the model")
+    return torch.from_numpy(np.ascontiguousarray(ds.x[:n]))

@@ -151,6 +151,22 @@ def export_onnx(
     >>> export_onnx(build_model("seed_cnn", (1, 8, 8)), torch.rand(2, 1, 8, 8), path).parity.ok
     True
     """
+    data, record = export_bytes(model, example, config, parity_inputs=parity_inputs, what=str(path))
+    atomic.write_bytes(path, data)
+    return dataclasses.replace(record, path=str(path))
+
+
+def export_bytes(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    config: ExportConfig | None = None,
+    *,
+    parity_inputs: torch.Tensor | None = None,
+    what: str = "ONNX graph",
+) -> tuple[bytes, ExportRecord]:
+    """The one export path (used by :func:`export_onnx`, the pipeline, the CLI and the benchmarks): the ONNX bytes
+    of ``model`` (fp32, or canonical QDQ / QOperator for a netslim-quantized model) and their record, after the
+    parity check that :func:`export_onnx` describes; ExportParityError when it fails."""
     from netslim.export.canonical import canonical_qdq
     from netslim.export.qdq import is_quantized, output_step, qdq_model
 
@@ -176,10 +192,9 @@ def export_onnx(
     onnx.checker.check_model(onnx.load_from_string(data))
     reports = [parity(model, data, x, config) for x in checks]
     worst = max(reports, key=lambda r: r.max_abs_diff)
-    require_parity(worst, f"{type(model).__name__} -> {path}")
-    atomic.write_bytes(path, data)
-    return ExportRecord(
-        path=str(path),
+    require_parity(worst, f"{type(model).__name__} -> {what}")
+    return data, ExportRecord(
+        path="",
         bytes=len(data),
         opset=config.opset,
         parity=worst,

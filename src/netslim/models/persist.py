@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,47 +15,47 @@ from torch import nn
 
 from netslim import atomic
 from netslim.errors import ModelLoadError
+from netslim.models.arch import Architecture, ModuleEdit, QuantEdit, architecture_of
 from netslim.models.zoo import build_model
 
 FORMAT = "netslim-model"
 FORMAT_VERSION = 1
 
 
-def architecture(model: nn.Module) -> dict[str, Any]:
-    """The architecture description netslim can rebuild ``model`` from: a zoo name and its arguments, or a Hugging
-    Face model class and its config (plus any structural edits recorded by netslim.structure)."""
-    arch = dict(getattr(model, "netslim_arch", None) or {})
-    if "zoo" in arch:
-        return arch
-    config: Any = getattr(model, "config", None)
-    if type(model).__module__.startswith("transformers.") and hasattr(config, "to_dict"):
-        return {**arch, "hf_class": type(model).__name__, "hf_config": config.to_dict()}
-    raise ModelLoadError(
-        f"{type(model).__name__} has no netslim architecture description; build it with "
-        "netslim.models.build_model(...) (or use a Hugging Face transformers model) so that it can be saved without "
-        "pickle"
-    )
+def architecture(model: nn.Module) -> Architecture:
+    """The architecture record netslim can rebuild ``model`` from: a zoo name and its arguments, or a Hugging
+    Face model class and its config, plus every structural edit netslim recorded."""
+    arch = architecture_of(model, create=True)
+    if arch is None:
+        raise ModelLoadError(
+            f"{type(model).__name__} has no netslim architecture description; build it with "
+            "netslim.models.build_model(...) (or use a Hugging Face transformers model) so that it can be saved "
+            "without pickle"
+        )
+    if arch.hf_class is not None and arch.zoo is None:  # the config as it is now
+        config: Any = getattr(model, "config", None)
+        arch.hf_config = config.to_dict() if hasattr(config, "to_dict") else arch.hf_config
+    return arch
 
 
-def build_from_architecture(arch: dict[str, Any]) -> nn.Module:
-    """Rebuild the (untrained) model an architecture description names."""
-    if "zoo" in arch:
-        return build_model(arch["zoo"], arch["input_shape"], arch["num_classes"], **arch.get("kwargs", {}))
-    if "hf_class" in arch:
-        try:
-            import transformers
-        except ImportError as exc:
-            raise ModelLoadError("this model needs Hugging Face transformers: pip install 'netslim[hf]'") from exc
-        cls = getattr(transformers, arch["hf_class"], None)
-        if cls is None:
-            raise ModelLoadError(f"transformers {transformers.__version__} has no model class {arch['hf_class']!r}")
-        return cls(cls.config_class.from_dict(arch["hf_config"]))
-    raise ModelLoadError(f"architecture description has neither 'zoo' nor 'hf_class': keys {sorted(arch)}")
+def build_from_architecture(arch: Architecture) -> nn.Module:
+    """Rebuild the (untrained) model an architecture record names."""
+    if arch.zoo is not None:
+        return build_model(arch.zoo, arch.input_shape or (1, 28, 28), arch.num_classes or 10, **arch.kwargs)
+    try:
+        import transformers
+    except ImportError as exc:
+        raise ModelLoadError("this model needs Hugging Face transformers: pip install 'netslim[hf]'") from exc
+    cls = getattr(transformers, str(arch.hf_class), None)
+    if cls is None:
+        raise ModelLoadError(f"transformers {transformers.__version__} has no model class {arch.hf_class!r}")
+    return cls(cls.config_class.from_dict(arch.hf_config or {}))
 
 
 def save_model(model: nn.Module, directory: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
     """Write ``model`` to ``directory`` atomically; return the directory."""
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "architecture": architecture(model), "extra": extra or {}}
+    arch = architecture(model).to_dict()
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, "architecture": arch, "extra": extra or {}}
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
     with atomic.directory(directory) as tmp:
@@ -75,20 +76,59 @@ def load_model(directory: str | Path) -> nn.Module:
         raise ModelLoadError(f"{meta_path}: not valid JSON ({exc})") from exc
     if meta.get("format") != FORMAT:
         raise ModelLoadError(f"{meta_path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
-    arch = meta["architecture"]
-    model = build_from_architecture(arch)
+    arch = Architecture.from_dict(meta.get("architecture"), f"{meta_path}: architecture")
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        apply_edits(model, arch.get("edits", []))
-        _replace_blocks(model, arch.get("replaced", {}))
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise ModelLoadError(f"{weights_path}: not a readable weights file ({type(exc).__name__}: {exc})") from exc
+    return rebuild(arch, state, str(weights_path))
+
+
+def rebuild(arch: Architecture, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """The model ``arch`` describes with the weights ``state``, in eval mode: the architecture is built, every
+    recorded edit replayed in order, layers resized to the saved shapes, then the weights loaded (strictly)."""
+    model = build_from_architecture(arch)
+    try:
+        apply_edits(model, arch.edits)
+        _replace_blocks(model, arch.replaced)
         reconcile_shapes(model, state)
-        apply_head_counts(model, arch.get("heads", {}))
+        apply_head_counts(model, arch.heads)
+        apply_quant(model, arch.quant, state)
+        reference = model.state_dict()
+        state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
         model.load_state_dict(state)
+    except ModelLoadError:
+        raise
     except Exception as exc:
-        what = arch.get("zoo") or arch.get("hf_class")
-        raise ModelLoadError(f"{weights_path}: cannot load weights into {what} ({exc})") from exc
-    setattr(model, "netslim_arch", arch)  # noqa: B010 - keeps "replaced"/"shapes" for the next save
+        what = arch.zoo or arch.hf_class
+        raise ModelLoadError(f"{source}: cannot load weights into {what} ({exc})") from exc
+    setattr(model, "netslim_arch", arch)  # noqa: B010 - keeps the edits for the next save
     return model.eval()
+
+
+Rebuilder = Callable[[nn.Module, QuantEdit, dict[str, torch.Tensor]], None]
+_REBUILDERS: dict[str, Rebuilder] = {}
+
+
+def rebuilder(kind: str) -> Callable[[Rebuilder], Rebuilder]:
+    """Register how a technique package re-applies its recorded module swaps at load (``"quant"``: quantized
+    layers); the technique owns that knowledge, models/ only replays it."""
+
+    def register(fn: Rebuilder) -> Rebuilder:
+        _REBUILDERS[kind] = fn
+        return fn
+
+    return register
+
+
+def apply_quant(model: nn.Module, entries: list[QuantEdit], state: dict[str, torch.Tensor]) -> None:
+    """Re-apply the quantized-layer swaps recorded by ``quantize_``/``qat_``, in order."""
+    if not entries:
+        return
+    if "quant" not in _REBUILDERS:
+        import netslim  # noqa: F401 - importing the package registers every technique's rebuilder
+    for entry in entries:
+        _REBUILDERS["quant"](model, entry, state)
 
 
 # Layers whose widths structural transforms change; load_model rebuilds them at the saved tensor shapes.
@@ -227,16 +267,16 @@ def replace_module(model: nn.Module, path: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent), child, module)
 
 
-def apply_edits(model: nn.Module, edits: list[dict[str, Any]]) -> None:
-    """Re-apply the module replacements recorded in ``arch["edits"]`` by netslim.structure, in order:
-    ``{"path": "fc1", "module": spec}`` or ``{"path": "encoder.layers.0", "fused_activation": spec}``."""
+def apply_edits(model: nn.Module, edits: list[ModuleEdit]) -> None:
+    """Re-apply the module replacements recorded in the architecture by netslim.structure, in order: a module
+    spec at a path, or the activation fused into an ``nn.TransformerEncoderLayer``."""
     for edit in edits:
-        path = edit.get("path", "")
+        path = edit.path
         try:
-            if "fused_activation" in edit:
-                set_fused_activation(model.get_submodule(path), module_from_spec(edit["fused_activation"]))
+            if edit.fused_activation is not None:
+                set_fused_activation(model.get_submodule(path), module_from_spec(edit.fused_activation))
             else:
-                replace_module(model, path, module_from_spec(edit["module"]))
+                replace_module(model, path, module_from_spec(edit.module or {}))
         except (AttributeError, KeyError, TypeError) as exc:
             raise ModelLoadError(f"architecture: cannot re-apply the edit of {path!r} ({exc})") from exc
 

@@ -89,7 +89,9 @@ def build_model(
         raise ConfigError(f"num_classes must be >= 2, got {num_classes}")
     kwargs = {**entry.defaults, **overrides}
     model = entry.builder(input_shape=shape, num_classes=num_classes, **kwargs)
-    arch = {"zoo": name, "input_shape": list(shape), "num_classes": num_classes, "kwargs": overrides}
+    from netslim.models.arch import Architecture
+
+    arch = Architecture(zoo=name, input_shape=shape, num_classes=num_classes, kwargs=dict(overrides))
     setattr(model, "netslim_arch", arch)  # noqa: B010 - a plain attribute, not a submodule
     return model
 

@@ -12,23 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from netslim.analyze import profile
 from netslim.bench import environment
-from netslim.data import ArrayDataset, Splits, calibration_subset
+from netslim.data import ArrayDataset, Splits, example_batch
 from netslim.errors import ModelLoadError
-from netslim.export import ExportConfig, to_onnx_bytes
-from netslim.export.canonical import canonical_qdq
-from netslim.export.qdq import output_step, qdq_model
-from netslim.export.qoperator import qoperator_bytes
+from netslim.export import ExportConfig, export_bytes, write_artifact
 from netslim.pipeline.config import OptimizeConfig
-from netslim.quant import QuantConfig, quantize_
-from netslim.runtime import Candidate, Selection, TorchRuntime, select_runtime
-from netslim.runtime.openvino import openvino_available
-from netslim.runtime.spec import BatchPolicy, RuntimeSpec
-from netslim.structure import PruneConfig, prune_iteratively_
+from netslim.quant import quantize_
+from netslim.runtime import (
+    BatchPolicy,
+    Candidate,
+    RuntimeSpec,
+    Selection,
+    TorchRuntime,
+    openvino_available,
+    select_runtime,
+)
+from netslim.structure import prune_iteratively_
 from netslim.train import evaluate
 
 Log = Callable[[str], None]
@@ -126,25 +128,16 @@ def optimize(
     config = config or OptimizeConfig()
     say = log or (lambda _msg: None)
     start = time.perf_counter()
-    example = torch.from_numpy(splits.train.x[:2])
+    example = example_batch(splits)
     original = _variant("original", copy.deepcopy(model).eval(), splits, {})
     say(f"original: val {original.val_accuracy:.2%}, {original.macs:,} MACs")
     floor = original.val_accuracy - config.max_drop
     structural: list[Variant] = []
     for ratio in config.ratios:
         candidate = copy.deepcopy(original.model)
-        finetune = config.finetune.replace(distill=config.distill) if config.distill else config.finetune
-        prune_config = PruneConfig(ratio=ratio, importance=config.importance, round_to=config.round_to)
-        steps = _prune_distilled(
-            candidate,
-            example,
-            prune_config,
-            config.prune_steps,
-            splits,
-            finetune,
-            original.model if config.distill else None,
-        )
-        variant = _variant(f"pruned-{ratio:g}", candidate, splits, {"prune": steps})
+        teacher = original.model if config.distill is not None else None
+        record = prune_iteratively_(candidate, config.pruning(ratio), example=example, data=splits, teacher=teacher)
+        variant = _variant(f"pruned-{ratio:g}", candidate, splits, {"prune": record.to_dict()})
         say(f"pruned {ratio:.0%}: val {variant.val_accuracy:.2%}, {variant.macs:,} MACs")
         structural.append(variant)
         if variant.val_accuracy < floor:
@@ -155,7 +148,7 @@ def optimize(
     specs = _runtime_specs(config, say)
     # every structural variant within the budget is timed: fewer MACs is not always faster (channel counts that are
     # not multiples of the SIMD width can be slower), so the runtime measurement decides
-    onnx_of = {v.name: to_onnx_bytes(v.model, example, ExportConfig()) for v in [original, *passing]}
+    onnx_of = {v.name: export_bytes(v.model, example, ExportConfig(), what=v.name)[0] for v in [original, *passing]}
     candidates = [Candidate("original/fp32/torch-eager", TorchRuntime(original.model, threads=config.threads), True)]
     models: dict[str, tuple[nn.Module, bytes, RuntimeSpec | None]] = {
         candidates[0].name: (original.model, onnx_of[original.name], None)
@@ -174,25 +167,23 @@ def optimize(
     add(original.name, "fp32", original.model, onnx_of[original.name], baseline=True)
     for variant in passing:
         add(variant.name, "fp32", variant.model, onnx_of[variant.name])
-    if config.quant_weights is not None:
+    if config.quant is not None:
         quantized = copy.deepcopy(best.model)
-        calib = calibration_subset(splits.train, config.calibration_samples)
-        qconfig = QuantConfig(weights=config.quant_weights, activations=config.quant_activations)
-        qrecord = quantize_(quantized, qconfig, calibration=calib)
-        qbytes = canonical_qdq(
-            to_onnx_bytes(qdq_model(quantized), example, ExportConfig(atol=output_step(quantized, example)))
-        )
-        form = f"w{config.quant_weights}a{config.quant_activations}"
+        qrecord = quantize_(quantized, config.quant, data=splits)
+        form = f"w{config.quant.weights}a{config.quant.activations}"
+        qbytes, _ = export_bytes(quantized, example, ExportConfig(), what=f"{best.name}/{form}-qdq")
         add(best.name, f"{form}-qdq", quantized, qbytes)
         # the same integers as QLinearConv/QGemm operators: ONNX Runtime only (QGemm is a com.microsoft op); whether
         # it beats the QDQ graph, whose fusion the session optimizer must discover, is measured like the rest
-        qop_bytes, qop = qoperator_bytes(qbytes)
-        if qop.converted:
+        qop_bytes, qop = export_bytes(
+            quantized, example, ExportConfig(quant_format="qoperator"), what=f"{best.name}/{form}-qoperator"
+        )
+        if qop.qoperator is not None and qop.qoperator.converted:
             try:
                 add(best.name, f"{form}-qoperator", quantized, qop_bytes, engines=("onnxruntime",))
             except ModelLoadError as exc:  # an integer op this ONNX Runtime build lacks: the QDQ graph still runs
                 say(f"the QOperator graph does not run here ({exc}); timing the QDQ graph only")
-        best.record["quantize"] = {"config": qrecord.config, "layers": [dataclasses.asdict(r) for r in qrecord.layers]}
+        best.record["quantize"] = qrecord.to_dict()
     say(f"timing {len(candidates)} runtimes at batch {', '.join(map(str, config.batch_sizes))}")
     selection = select_runtime(
         candidates,
@@ -226,30 +217,6 @@ def optimize(
         _write_artifact(Path(out), models[selection.chosen][1], splits, result, files)
         result.artifact = str(out)
     return result
-
-
-def _prune_distilled(
-    model: nn.Module,
-    example: torch.Tensor,
-    prune_config: PruneConfig,
-    steps: int,
-    splits: Splits,
-    finetune: Any,
-    teacher: nn.Module | None,
-) -> list[dict[str, Any]]:
-    if teacher is None:
-        record = prune_iteratively_(model, example, prune_config, steps=steps, data=splits, finetune=finetune)
-        return [s.to_dict() for s in record.steps]
-    from netslim.structure import prune_
-    from netslim.structure.iterative import step_ratio
-    from netslim.train import train_
-
-    per_step = prune_config.replace(ratio=step_ratio(prune_config.ratio, steps))
-    records = []
-    for _ in range(steps):
-        records.append(prune_(model, example, per_step).to_dict())
-        train_(model, splits, finetune, teacher=teacher)
-    return records
 
 
 def _runtime_specs(config: OptimizeConfig, say: Log) -> list[RuntimeSpec]:
@@ -295,8 +262,6 @@ def _batch_policy(
 def _write_artifact(
     directory: Path, onnx_bytes: bytes, splits: Splits, result: OptimizeResult, files: dict[str, bytes]
 ) -> None:
-    from netslim.export.artifact import write_artifact
-
     write_artifact(
         directory,
         onnx_bytes,

@@ -8,7 +8,7 @@ Example:
     >>> data = load_digits()
     >>> model = build_model("seed_cnn", data.input_shape)
     >>> calib = calibration_subset(data.train, 128)
-    >>> record = quantize_(model, QuantConfig(weights="int8", activations="int8"), calibration=calib)
+    >>> record = quantize_(model, QuantConfig(weights="int8", activations="int8"), data=calib)
     >>> all(row.sqnr_db > 30 for row in record.layers)
     True
 """
@@ -16,20 +16,6 @@ Example:
 from netslim.quant.calibrate import LayerError, calibrate, probe_layers
 from netslim.quant.config import QATConfig, QuantConfig, QuantScheme, select_layers
 from netslim.quant.cpu import integer_kernels_saturate
-from netslim.quant.deep import (
-    CompressionReport,
-    DeepCompressionConfig,
-    EncodeConfig,
-    HuffmanCode,
-    SharingConfig,
-    SparsityConfig,
-    deep_compress_,
-    load_compressed,
-    save_compressed,
-    share_weights_,
-    sparsify_,
-    strip_masks_,
-)
 from netslim.quant.equalize import equalize_
 from netslim.quant.fake import ActivationFakeQuant, WeightFakeQuant
 from netslim.quant.fold import fold_batchnorm_
@@ -53,23 +39,18 @@ from netslim.quant.observers import (
     PercentileObserver,
     make_observer,
 )
-from netslim.quant.ptq import LayerQuant, QuantRecord, quantize_
-from netslim.quant.qat import QATRecord, qat_
+from netslim.quant.ptq import quantize_, quantized_bytes
+from netslim.quant.qat import qat_
 from netslim.quant.qtypes import QTYPES, Granularity, GranularityKind, QKind, QType, qtype
 from netslim.quant.sensitivity import allocate_bits, bit_overrides, layer_sensitivity, layer_sizes
 
 __all__ = [
     "QTYPES",
     "ActivationFakeQuant",
-    "CompressionReport",
-    "DeepCompressionConfig",
-    "EncodeConfig",
     "EntropyObserver",
     "Granularity",
     "GranularityKind",
-    "HuffmanCode",
     "LayerError",
-    "LayerQuant",
     "MSEObserver",
     "MinMaxObserver",
     "MovingAverageMinMaxObserver",
@@ -77,7 +58,6 @@ __all__ = [
     "ObserverKind",
     "PercentileObserver",
     "QATConfig",
-    "QATRecord",
     "QKind",
     "QParams",
     "QType",
@@ -86,17 +66,13 @@ __all__ = [
     "QuantConv2d",
     "QuantLinear",
     "QuantModule",
-    "QuantRecord",
     "QuantScheme",
     "QuantSpec",
-    "SharingConfig",
-    "SparsityConfig",
     "WeightFakeQuant",
     "allocate_bits",
     "bit_overrides",
     "calibrate",
     "compute_qparams",
-    "deep_compress_",
     "dequantize",
     "equalize_",
     "fake_quantize",
@@ -104,7 +80,6 @@ __all__ = [
     "integer_kernels_saturate",
     "layer_sensitivity",
     "layer_sizes",
-    "load_compressed",
     "make_observer",
     "probe_layers",
     "qat_",
@@ -112,12 +87,9 @@ __all__ = [
     "quantizable",
     "quantize",
     "quantize_",
+    "quantized_bytes",
     "quantized_module",
-    "save_compressed",
     "select_layers",
-    "share_weights_",
-    "sparsify_",
     "sqnr",
-    "strip_masks_",
     "weight_qparams",
 ]

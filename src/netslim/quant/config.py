@@ -23,6 +23,7 @@ from netslim.quant.cpu import integer_kernels_saturate
 from netslim.quant.modules import QuantSpec, quantizable
 from netslim.quant.observers import ObserverKind
 from netslim.quant.qtypes import Granularity, qtype
+from netslim.train.config import TrainConfig
 
 __all__ = ["QATConfig", "QuantConfig", "QuantScheme", "select_layers"]
 
@@ -108,11 +109,14 @@ class QuantConfig(QuantScheme):
     bias_correction: bool = False
     equalize: bool = False
     batch_size: int = 256
+    calibration_samples: int = 512
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"QuantConfig.batch_size must be a positive integer, got {self.batch_size!r}")
+        for field in ("batch_size", "calibration_samples"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"QuantConfig.{field} must be a positive integer, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,16 +124,22 @@ class QATConfig(QuantScheme):
     """Quantization-aware training (:func:`netslim.quant.qat_`): defaults to W4A8 with learned step sizes.
 
     ``lsq`` learns the scales (Esser et al. 2020); ``fold_bn`` folds BatchNorm into the preceding conv before
-    training; ``calibration_samples`` training samples initialize the activation ranges.
+    training; ``calibration_samples`` training samples initialize the activation ranges; ``train`` is the training
+    run (its ``distill`` distils from the teacher given to ``qat_``, or else from the float model).
     """
 
     weights: str = "int4"
     lsq: bool = True
     fold_bn: bool = True
     calibration_samples: int = 512
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if isinstance(self.train, dict):
+            object.__setattr__(self, "train", TrainConfig.from_dict(self.train))
+        if not isinstance(self.train, TrainConfig):
+            raise ConfigError(f"QATConfig.train must be a TrainConfig, got {type(self.train).__name__}")
         if isinstance(self.calibration_samples, bool) or self.calibration_samples < 1:
             raise ConfigError(f"QATConfig.calibration_samples must be >= 1, got {self.calibration_samples!r}")
 

@@ -18,7 +18,7 @@ from netslim.errors import BudgetNotMetError, ConfigError, DataError
 from netslim.quant.fold import set_submodule
 from netslim.quant.modules import QuantSpec, quantizable
 from netslim.quant.qtypes import Granularity, qtype
-from netslim.train import evaluate
+from netslim.train.evaluate import evaluate
 
 __all__ = ["allocate_bits", "bit_overrides", "layer_sensitivity", "layer_sizes"]
 

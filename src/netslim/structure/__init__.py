@@ -1,18 +1,25 @@
 """Structural compression: dependency-aware channel pruning that yields smaller dense models, width resizing,
 and block removal. See :func:`analyze_structure` for the dependency groups and :func:`prune_` for the verb."""
 
-from netslim.structure.activation import Activation, ActivationConfig, swap_activation_
-from netslim.structure.config import Importance, PruneConfig, Scope
+from netslim.structure.activation import Activation, ActivationConfig, SwapActivationConfig, swap_activation_
+from netslim.structure.config import (
+    Importance,
+    PruneConfig,
+    RemoveBlocksConfig,
+    RemoveChannelsConfig,
+    ResizeConfig,
+    Scope,
+)
 from netslim.structure.decompose import ConvMethod, DecomposeConfig, TimeOn, decompose_
 from netslim.structure.depth import remove_blocks_
-from netslim.structure.edit import EditRecord, FactorChange
+from netslim.structure.edit import FactorChange
 from netslim.structure.graph import analyze_structure
 from netslim.structure.group import Dim, Group, Member, StructureReport
 from netslim.structure.importance import group_importance, taylor_saliency
-from netslim.structure.iterative import IterativeRecord, prune_iteratively_
+from netslim.structure.iterative import IterativePruneConfig, prune_iteratively_
 from netslim.structure.kernel import KernelConfig, set_kernel_
 from netslim.structure.prune import prune_, remove_channels_, resize_
-from netslim.structure.record import GroupChange, LayerChange, PruneRecord
+from netslim.structure.record import GroupChange
 from netslim.structure.separable import SeparableConfig, separable_
 
 __all__ = [
@@ -21,20 +28,21 @@ __all__ = [
     "ConvMethod",
     "DecomposeConfig",
     "Dim",
-    "EditRecord",
     "FactorChange",
     "Group",
     "GroupChange",
     "Importance",
-    "IterativeRecord",
+    "IterativePruneConfig",
     "KernelConfig",
-    "LayerChange",
     "Member",
     "PruneConfig",
-    "PruneRecord",
+    "RemoveBlocksConfig",
+    "RemoveChannelsConfig",
+    "ResizeConfig",
     "Scope",
     "SeparableConfig",
     "StructureReport",
+    "SwapActivationConfig",
     "TimeOn",
     "analyze_structure",
     "decompose_",

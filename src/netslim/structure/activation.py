@@ -7,10 +7,11 @@ inside ``nn.TransformerEncoderLayer`` (its ``activation`` attribute, a function 
 >>> from torch import nn
 >>> from netslim.models import build_model
 >>> model = build_model("seed_mlp", (1, 8, 8))
->>> record = swap_activation_(model, {"act1": "tanh"})
->>> type(model.act1).__name__, record.notes["act1"]
+>>> record = swap_activation_(model, SwapActivationConfig({"act1": "tanh"}))
+>>> type(model.act1).__name__, record["act1"].note
 ('Tanh', 'ReLU -> Tanh')
->>> record = swap_activation_(model, {nn.Tanh: ActivationConfig("leaky_relu", negative_slope=0.1)})
+>>> config = SwapActivationConfig({"type:Tanh": ActivationConfig("leaky_relu", negative_slope=0.1)})
+>>> record = swap_activation_(model, config)
 >>> model.act1.negative_slope
 0.1
 """
@@ -30,8 +31,8 @@ from torch import nn
 from netslim.config import Config, check_range, coerce_enum
 from netslim.errors import ConfigError
 from netslim.models.persist import module_spec, set_fused_activation
-from netslim.structure.edit import EditRecord, note_edit, replace, run_edit
-from netslim.structure.record import LayerChange
+from netslim.structure.edit import note_edit, replace, run_edit
+from netslim.transform import LayerChange, Record, transform
 
 
 class Activation(str, enum.Enum):
@@ -79,18 +80,45 @@ class ActivationConfig(Config):
         return TYPES[Activation(self.name)]()
 
 
+@dataclasses.dataclass(frozen=True)
+class SwapActivationConfig(Config):
+    """Which activations :func:`swap_activation_` replaces and by what. Keys of ``mapping`` are layer name globs
+    (``"act1"``, ``"*"``), activation types as ``"type:ReLU"`` (or the class, ``nn.ReLU``); values are activation
+    names or :class:`ActivationConfig`; later keys win."""
+
+    mapping: Mapping[str, ActivationConfig] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mapping, Mapping) or not self.mapping:
+            raise ConfigError(f"SwapActivationConfig.mapping must map selectors to activations, got {self.mapping!r}")
+        clean: dict[str, ActivationConfig] = {}
+        for key, value in self.mapping.items():
+            name = _key_name(key)
+            if isinstance(value, ActivationConfig):
+                clean[name] = value
+            elif isinstance(value, Mapping):
+                clean[name] = ActivationConfig.from_dict(dict(value))
+            else:
+                clean[name] = ActivationConfig(value)
+        object.__setattr__(self, "mapping", clean)
+
+
+@transform("swap_activation_", SwapActivationConfig)
 def swap_activation_(
     model: nn.Module,
-    mapping: Mapping[str | type[nn.Module], str | ActivationConfig],
+    config: SwapActivationConfig,
+    *,
     example: torch.Tensor | None = None,
-) -> EditRecord:
-    """Replace activations, in place. Keys are layer name globs (``"act1"``, ``"*"``) or activation types
-    (``nn.ReLU``); values are activation names or :class:`ActivationConfig`; later keys win. A key that selects no
-    activation is a ConfigError naming what it hit. With ``example`` the record carries MACs and the output MSE."""
+    data: Any = None,
+    teacher: nn.Module | None = None,
+) -> Record:
+    """Replace activations, in place, as ``config.mapping`` says. A key that selects no activation is a ConfigError
+    naming what it hit. With ``example`` the record carries MACs and the output MSE."""
+    if not isinstance(config, SwapActivationConfig):
+        raise ConfigError(f"swap_activation_ expects a SwapActivationConfig, got {type(config).__name__}")
     found = _candidates(model)
     chosen: dict[str, ActivationConfig] = {}
-    for key, value in mapping.items():
-        cfg = value if isinstance(value, ActivationConfig) else ActivationConfig(value)
+    for key, cfg in config.mapping.items():
         chosen.update(dict.fromkeys(_select(model, found, key), cfg))
 
     def apply() -> tuple[list[LayerChange], dict[str, str], list[Any]]:
@@ -106,12 +134,11 @@ def swap_activation_(
                 note_edit(model, {"path": layer, "fused_activation": module_spec(new)})
             else:
                 replace(model, name, new)
-            rows.append(LayerChange(name, type(new).__name__, (), (), 0, 0, 0, 0))
+            rows.append(LayerChange(name, type(new).__name__, "activation"))
             notes[name] = f"{old_name} -> {type(new).__name__}"
         return rows, notes, []
 
-    config = {_key_name(k): v.to_dict() if isinstance(v, Config) else v for k, v in mapping.items()}
-    return run_edit("swap_activation_", config, model, example, apply)
+    return run_edit("swap_activation_", config.to_dict(), model, example, apply)
 
 
 def _candidates(model: nn.Module) -> dict[str, tuple[Any, str | None]]:
@@ -128,6 +155,13 @@ def _candidates(model: nn.Module) -> dict[str, tuple[Any, str | None]]:
 
 
 def _select(model: nn.Module, found: dict[str, tuple[Any, str | None]], key: str | type[nn.Module]) -> list[str]:
+    if isinstance(key, str) and key.startswith("type:"):
+        by_name = {t.__name__: t for t in TYPES.values()}
+        if key[5:] not in by_name:
+            raise ConfigError(
+                f"swap_activation_: {key[5:]!r} is not a swappable activation type; known: {sorted(by_name)}"
+            )
+        key = by_name[key[5:]]
     if isinstance(key, type):
         if key not in TYPES.values():
             known = ", ".join(t.__name__ for t in TYPES.values())

@@ -87,3 +87,56 @@ class PruneConfig(Config):
 
     def to_dict(self) -> dict[str, Any]:
         return super().to_dict()
+
+
+@dataclasses.dataclass(frozen=True)
+class ResizeConfig(Config):
+    """Explicit output widths (``{"fc1": 64, "conv2": 32}``; keys are layer globs) for :func:`resize_`: the most
+    important units are kept (``importance``) and every coupled layer is sliced. Widths can only shrink."""
+
+    widths: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    importance: Importance | str = Importance.L1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.widths, Mapping) or not self.widths:
+            raise ConfigError(f"ResizeConfig.widths must map layer globs to widths, got {self.widths!r}")
+        for glob, width in self.widths.items():
+            if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+                raise ConfigError(f"ResizeConfig.widths[{glob!r}] must be a positive integer, got {width!r}")
+        object.__setattr__(self, "widths", dict(self.widths))
+        object.__setattr__(self, "importance", coerce_enum("ResizeConfig", "importance", Importance, self.importance))
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoveChannelsConfig(Config):
+    """Exact output channels to remove (``{"conv1": [0, 5]}``) for :func:`remove_channels_`; the coupled channels
+    of every other layer go with them."""
+
+    channels: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.channels, Mapping) or not self.channels:
+            raise ConfigError(f"RemoveChannelsConfig.channels must map layer names to indices, got {self.channels!r}")
+        clean = {}
+        for layer, indices in self.channels.items():
+            if isinstance(indices, int | str) or not all(isinstance(i, int) and i >= 0 for i in indices):
+                raise ConfigError(
+                    f"RemoveChannelsConfig.channels[{layer!r}] must be a list of channel indices, got {indices!r}"
+                )
+            clean[layer] = tuple(int(i) for i in indices)
+        object.__setattr__(self, "channels", clean)
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoveBlocksConfig(Config):
+    """Blocks (module paths) that :func:`remove_blocks_` replaces by ``nn.Identity``: each must map one tensor to
+    one of the same shape (a residual block)."""
+
+    blocks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        blocks = (self.blocks,) if isinstance(self.blocks, str) else tuple(self.blocks)
+        if not blocks:
+            raise ConfigError("RemoveBlocksConfig.blocks must name at least one block")
+        object.__setattr__(self, "blocks", blocks)

@@ -15,7 +15,8 @@ argument replaces the measurement (tests use a fake one). The record lists every
 >>> import torch
 >>> from netslim.models import build_model
 >>> model = build_model("lenet_300_100", (1, 8, 8))
->>> record = decompose_(model, torch.rand(4, 1, 8, 8), DecomposeConfig(energy=0.9, layers=("fc1",), measure=False))
+>>> config = DecomposeConfig(energy=0.9, layers=("fc1",), measure=False)
+>>> record = decompose_(model, config, example=torch.rand(4, 1, 8, 8))
 >>> type(model.fc1).__name__, record.macs_after < record.macs_before
 ('Sequential', True)
 """
@@ -35,7 +36,6 @@ from netslim.bench.timing import TimingConfig, compare
 from netslim.config import Config, check_range, coerce_enum
 from netslim.errors import ConfigError
 from netslim.structure.edit import (
-    EditRecord,
     FactorChange,
     capture_inputs,
     module_macs,
@@ -46,7 +46,8 @@ from netslim.structure.edit import (
     select_layers,
 )
 from netslim.structure.lowrank import ConvMethod, factorise, matrix_of, product
-from netslim.structure.record import LayerChange
+from netslim.structure.prune import require_example
+from netslim.transform import LayerChange, Record, transform
 
 Timer = Callable[[nn.Module, nn.Module, torch.Tensor], tuple[float, float]]  # -> median ms (original, factorised)
 
@@ -104,14 +105,22 @@ class DecomposeConfig(Config):
         check_range(owner, "repeats", self.repeats, 1)
 
 
+@transform("decompose_", DecomposeConfig)
 def decompose_(
-    model: nn.Module, example: torch.Tensor, config: DecomposeConfig | None = None, *, timer: Timer | None = None
-) -> EditRecord:
+    model: nn.Module,
+    config: DecomposeConfig | None = None,
+    *,
+    example: torch.Tensor | None = None,
+    data: Any = None,
+    teacher: nn.Module | None = None,
+    timer: Timer | None = None,
+) -> Record:
     """Factorise the selected Linear/Conv2d layers that measure faster, in place; the record's ``factors`` says, per
     considered layer, the rank, MACs before/after, the medians, and whether it was applied (or why not)."""
     config = config or DecomposeConfig()
     if not isinstance(config, DecomposeConfig):
         raise ConfigError(f"decompose_ expects a DecomposeConfig, got {type(config).__name__}")
+    example = require_example("decompose_", example, data)
     names = [
         n for n in select_layers("decompose_", config.layers, model, (nn.Linear, nn.Conv2d)) if not _ignored(n, config)
     ]
@@ -133,7 +142,9 @@ def decompose_(
             if change.applied:
                 shape = tuple(layer.weight.shape)  # type: ignore[union-attr, arg-type]
                 new_shape = (shape[0], change.rank, *shape[1:])
-                rows.append(LayerChange(name, "Sequential", shape, new_shape, params(layer), params(pair), 0, 0))
+                rows.append(
+                    LayerChange(name, "Sequential", "factorized", shape, new_shape, params(layer), params(pair))
+                )
                 replace(model, name, pair)
         return rows, notes, factors
 

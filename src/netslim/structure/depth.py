@@ -3,7 +3,7 @@
 >>> import torch
 >>> from netslim.models import build_model
 >>> model = build_model("res_cnn", (1, 8, 8))
->>> record = remove_blocks_(model, torch.zeros(1, 1, 8, 8), ["block1"])
+>>> record = remove_blocks_(model, RemoveBlocksConfig(["block1"]), example=torch.zeros(1, 1, 8, 8))
 >>> type(model.block1).__name__, record.params_after < record.params_before
 ('Identity', True)
 """
@@ -18,7 +18,10 @@ from torch import nn
 
 from netslim.analyze.profile import profile
 from netslim.errors import ConfigError, UnsupportedLayerError
-from netslim.structure.record import LayerChange, PruneRecord
+from netslim.models.arch import architecture_of
+from netslim.structure.config import RemoveBlocksConfig
+from netslim.structure.prune import require_example
+from netslim.transform import LayerChange, Record, transform
 
 
 def _shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> dict[str, tuple[Any, Any]]:
@@ -44,12 +47,22 @@ def _shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> di
     return seen
 
 
-def remove_blocks_(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> PruneRecord:
-    """Replace each named block by ``nn.Identity`` after checking, by a forward pass on ``example``, that it
-    takes one tensor and returns one of the same shape. The removal is recorded in ``netslim_arch["replaced"]``
+@transform("remove_blocks_", RemoveBlocksConfig)
+def remove_blocks_(
+    model: nn.Module,
+    config: RemoveBlocksConfig,
+    *,
+    example: torch.Tensor | None = None,
+    data: Any = None,
+    teacher: nn.Module | None = None,
+) -> Record:
+    """Replace each block of ``config.blocks`` by ``nn.Identity`` after checking, by a forward pass on ``example``,
+    that it takes one tensor and returns one of the same shape. The removal is recorded in the model's architecture
     so :func:`netslim.models.load_model` rebuilds it."""
-    if isinstance(names, str):
-        names = [names]
+    if not isinstance(config, RemoveBlocksConfig):
+        raise ConfigError(f"remove_blocks_ expects a RemoveBlocksConfig, got {type(config).__name__}")
+    example = require_example("remove_blocks_", example, data)
+    names = list(config.blocks)
     blocks = [n for n, m in model.named_modules() if n and any(True for _ in m.children())]
     for name in names:
         if name not in dict(model.named_modules()) or not name:
@@ -72,19 +85,21 @@ def remove_blocks_(model: nn.Module, example: torch.Tensor, names: Sequence[str]
         macs = sum(r.macs for r in before.layers if r.name == name or r.name.startswith(name + "."))
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent), child, nn.Identity())
-        rows.append(LayerChange(name, type(block).__name__, seen[name][1], seen[name][1], params, 0, macs, 0))
-    arch = getattr(model, "netslim_arch", None)
-    if isinstance(arch, dict):
-        replaced = {**arch.get("replaced", {}), **dict.fromkeys(names, "identity")}
-        setattr(model, "netslim_arch", {**arch, "replaced": replaced})  # noqa: B010 - a plain attribute
+        rows.append(
+            LayerChange(name, type(block).__name__, "removed", seen[name][1], seen[name][1], params, 0, macs, 0)
+        )
+    arch = architecture_of(model, create=True)
+    if arch is not None:
+        arch.replaced.update(dict.fromkeys(names, "identity"))
     after = profile(model, example=example, measure_latency=False)
-    return PruneRecord(
+    return Record(
         verb="remove_blocks_",
-        config={"names": list(names)},
-        groups=(),
+        config=config.to_dict(),
         layers=tuple(rows),
         params_before=before.total_params,
         params_after=after.total_params,
         macs_before=before.total_macs,
         macs_after=after.total_macs,
+        bytes_before=4 * before.total_params,
+        bytes_after=4 * after.total_params,
     )

@@ -1,5 +1,5 @@
-"""What a module-replacing edit changed (:class:`EditRecord`), and the helpers the edit verbs share: layer
-selection, a forward pass that captures layer inputs, module replacement recorded for ``load_model``."""
+"""The helpers the module-replacing edit verbs share (:class:`FactorChange` rows, the record built around an edit):
+layer selection, a forward pass that captures layer inputs, module replacement recorded for ``load_model``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from torch import nn
 
 from netslim.analyze.profile import ModelProfile, profile
 from netslim.errors import ConfigError
+from netslim.models.arch import ModuleEdit, architecture_of
 from netslim.models.persist import module_spec, replace_module
-from netslim.structure.record import LayerChange
+from netslim.transform import LayerChange, Record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,51 +46,6 @@ class FactorChange:
         if self.median_ms_before is None or not self.median_ms_after:
             return None
         return self.median_ms_before / self.median_ms_after
-
-
-@dataclasses.dataclass(frozen=True)
-class EditRecord:
-    """The result of :func:`set_kernel_`, :func:`swap_activation_`, :func:`separable_` and :func:`decompose_`.
-
-    ``layers``: one row per changed module. A factorised layer reports ``new_shape`` as ``(out, rank, in, *kernel)``;
-    ``notes`` says per layer how it was initialised or what it became; ``factors`` lists every considered layer of the
-    factorising verbs. MACs are None when the verb ran without an example; ``output_mse`` compares the model's outputs
-    on ``example`` before and after."""
-
-    verb: str
-    config: dict[str, Any]
-    layers: tuple[LayerChange, ...]
-    params_before: int
-    params_after: int
-    macs_before: int | None
-    macs_after: int | None
-    output_mse: float | None = None
-    notes: dict[str, str] = dataclasses.field(default_factory=dict)
-    factors: tuple[FactorChange, ...] = ()
-
-    @property
-    def param_ratio(self) -> float:
-        return self.params_after / self.params_before if self.params_before else 1.0
-
-    @property
-    def mac_ratio(self) -> float | None:
-        if self.macs_before is None or self.macs_after is None:
-            return None
-        return self.macs_after / self.macs_before if self.macs_before else 1.0
-
-    def summary(self) -> str:
-        macs = (
-            ""
-            if self.mac_ratio is None
-            else f", MACs {self.macs_before:,} -> {self.macs_after:,} ({self.mac_ratio:.1%})"
-        )
-        return (
-            f"{self.verb}: params {self.params_before:,} -> {self.params_after:,} ({self.param_ratio:.1%}){macs}, "
-            f"{len(self.layers)} layers changed"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def select_layers(verb: str, selectors: Iterable[str], model: nn.Module, kinds: tuple[type, ...]) -> list[str]:
@@ -160,15 +116,15 @@ def module_macs(module: nn.Module, x: torch.Tensor) -> int:
 
 
 def replace(model: nn.Module, name: str, module: nn.Module) -> None:
-    """Put ``module`` at ``name`` and note it in ``netslim_arch["edits"]`` so that ``load_model`` rebuilds it."""
+    """Put ``module`` at ``name`` and note it in the model's architecture so that ``load_model`` rebuilds it."""
     replace_module(model, name, module)
     note_edit(model, {"path": name, "module": module_spec(module)})
 
 
 def note_edit(model: nn.Module, edit: dict[str, Any]) -> None:
-    arch = getattr(model, "netslim_arch", None)
-    if isinstance(arch, dict):
-        setattr(model, "netslim_arch", {**arch, "edits": [*arch.get("edits", []), edit]})  # noqa: B010
+    arch = architecture_of(model, create=True)
+    if arch is not None:
+        arch.edits.append(ModuleEdit(edit["path"], edit.get("module"), edit.get("fused_activation")))
 
 
 def run_edit(
@@ -177,8 +133,11 @@ def run_edit(
     model: nn.Module,
     example: torch.Tensor | None,
     apply: Callable[[], tuple[list[LayerChange], dict[str, str], list[FactorChange]]],
-) -> EditRecord:
-    """Profile before, ``apply()``, profile after, and build the record (MACs only with an example)."""
+) -> Record:
+    """Profile before, ``apply()``, profile after, and build the record (MACs only with an example). The record's
+    details: ``output_mse`` (the model's outputs on ``example`` before and after), ``notes`` (per layer, how it was
+    initialised or what it became; also each row's ``note``) and ``factors`` (every layer a factorising verb
+    considered, applied or not, and why)."""
     before = profile(model, example=example, measure_latency=False) if example is not None else None
     reference = outputs(model, example) if example is not None else None
     params_before = params(model)
@@ -188,7 +147,9 @@ def run_edit(
         rows = [
             dataclasses.replace(r, macs_before=macs_of(before, r.name), macs_after=macs_of(after, r.name)) for r in rows
         ]
-    return EditRecord(
+    rows = [dataclasses.replace(r, note=notes.get(r.name, r.note)) for r in rows]
+    output_mse = mse(reference, outputs(model, example)) if reference is not None and example is not None else None
+    return Record(
         verb=verb,
         config=config,
         layers=tuple(rows),
@@ -196,9 +157,9 @@ def run_edit(
         params_after=params(model),
         macs_before=before.total_macs if before else None,
         macs_after=after.total_macs if after else None,
-        output_mse=mse(reference, outputs(model, example)) if reference is not None and example is not None else None,
-        notes=notes,
-        factors=tuple(factors),
+        bytes_before=4 * params_before,
+        bytes_after=4 * params(model),
+        details={"output_mse": output_mse, "notes": notes, "factors": tuple(factors)},
     )
 
 

@@ -10,7 +10,8 @@ the Linear's weight is re-initialised (the bias is kept). Fine-tuning is expecte
 >>> import torch
 >>> from netslim.models import build_model
 >>> model = build_model("seed_cnn", (1, 8, 8))
->>> record = set_kernel_(model, torch.zeros(1, 1, 8, 8), {"conv1": KernelConfig(kernel_size=5, padding="same")})
+>>> config = KernelConfig(layers=("conv1",), kernel_size=5, padding="same")
+>>> record = set_kernel_(model, config, example=torch.zeros(1, 1, 8, 8))
 >>> model.conv1.kernel_size, model.fc1.in_features
 ((5, 5), 256)
 """
@@ -18,7 +19,6 @@ the Linear's weight is re-initialised (the bias is kept). Fine-tuning is expecte
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -27,8 +27,9 @@ from torch import nn
 
 from netslim.config import Config
 from netslim.errors import ConfigError
-from netslim.structure.edit import EditRecord, capture_inputs, config_dict, params, replace, run_edit, select_layers
-from netslim.structure.record import LayerChange
+from netslim.structure.edit import capture_inputs, params, replace, run_edit, select_layers
+from netslim.structure.prune import require_example
+from netslim.transform import LayerChange, Record, transform
 
 Pair = tuple[int, int]
 
@@ -44,15 +45,20 @@ def _pair(owner: str, field: str, value: Any, low: int) -> Pair | None:
 
 @dataclasses.dataclass(frozen=True)
 class KernelConfig(Config):
-    """The new ``kernel_size`` and ``stride`` (an int or an (h, w) pair; None keeps the layer's), and ``padding``:
+    """For the ``nn.Conv2d`` layers matched by the name globs ``layers``: the new ``kernel_size`` and ``stride``
+    (an int or an (h, w) pair; None keeps the layer's), and ``padding``:
     'same', 'valid', an int or pair, or None to keep the layer's padding. 'same' with a stride > 1 becomes the
     symmetric padding ``(k - 1) // 2`` (output ``ceil(H / stride)``, Keras' 'same'); it needs odd kernels there."""
 
+    layers: tuple[str, ...] = ()
     kernel_size: int | tuple[int, int] | None = None
     stride: int | tuple[int, int] | None = None
     padding: str | int | tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", (self.layers,) if isinstance(self.layers, str) else tuple(self.layers))
+        if not self.layers:
+            raise ConfigError("KernelConfig.layers must name at least one conv layer (a name glob, e.g. 'conv1')")
         object.__setattr__(self, "kernel_size", _pair("KernelConfig", "kernel_size", self.kernel_size, 1))
         object.__setattr__(self, "stride", _pair("KernelConfig", "stride", self.stride, 1))
         if isinstance(self.padding, str):
@@ -66,16 +72,22 @@ class KernelConfig(Config):
             raise ConfigError("KernelConfig: set at least one of kernel_size, stride, padding (all are None)")
 
 
-def set_kernel_(model: nn.Module, example: torch.Tensor, configs: Mapping[str, KernelConfig]) -> EditRecord:
-    """Rebuild each selected ``nn.Conv2d`` (keys are name globs) with its new kernel/stride/padding, in place, and
+@transform("set_kernel_", KernelConfig)
+def set_kernel_(
+    model: nn.Module,
+    config: KernelConfig,
+    *,
+    example: torch.Tensor | None = None,
+    data: Any = None,
+    teacher: nn.Module | None = None,
+) -> Record:
+    """Rebuild each ``nn.Conv2d`` that ``config.layers`` selects with its new kernel/stride/padding, in place, and
     resize the Linear layers whose flattened input changed. A non-conv selector, or a change that makes a feature map
     empty, is a ConfigError naming the layer; the model is left untouched then."""
-    for key, cfg in configs.items():
-        if not isinstance(cfg, KernelConfig):
-            raise ConfigError(f"set_kernel_: {key!r} needs a KernelConfig, got {type(cfg).__name__}")
-    plan: dict[str, KernelConfig] = {}
-    for key, cfg in configs.items():
-        plan.update(dict.fromkeys(select_layers("set_kernel_", [key], model, (nn.Conv2d,)), cfg))
+    if not isinstance(config, KernelConfig):
+        raise ConfigError(f"set_kernel_ expects a KernelConfig, got {type(config).__name__}")
+    example = require_example("set_kernel_", example, data)
+    plan = dict.fromkeys(select_layers("set_kernel_", config.layers, model, (nn.Conv2d,)), config)
     inputs = capture_inputs(model, example, plan)
     new = {name: _rebuilt(name, model.get_submodule(name), cfg, inputs.get(name)) for name, cfg in plan.items()}
     resized = _discover_linears(model, example, new)
@@ -85,13 +97,13 @@ def set_kernel_(model: nn.Module, example: torch.Tensor, configs: Mapping[str, K
         for name, (conv, note) in {**new, **resized}.items():
             old = model.get_submodule(name)
             rows.append(
-                LayerChange(name, type(conv).__name__, _shape(old), _shape(conv), params(old), params(conv), 0, 0)
+                LayerChange(name, type(conv).__name__, "kernel", _shape(old), _shape(conv), params(old), params(conv))
             )
             notes[name] = note
             replace(model, name, conv)
         return rows, notes, []
 
-    return run_edit("set_kernel_", config_dict(configs), model, example, apply)
+    return run_edit("set_kernel_", config.to_dict(), model, example, apply)
 
 
 def _shape(module: nn.Module) -> tuple[int, ...]:

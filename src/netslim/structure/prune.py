@@ -1,11 +1,11 @@
 """Channel pruning that yields smaller dense models: ``prune_`` (by ratio), ``resize_`` (to explicit widths),
 ``remove_channels_`` (exact channels). Each verb analyzes the model, picks channels per dependency group, slices
-every member of the group, and returns a :class:`PruneRecord`.
+every member of the group, and returns a :class:`netslim.transform.Record`.
 
 >>> import torch
 >>> from netslim.models import build_model
 >>> model = build_model("seed_cnn", (1, 8, 8))
->>> record = prune_(model, torch.zeros(1, 1, 8, 8), PruneConfig(ratio=0.5))
+>>> record = prune_(model, PruneConfig(ratio=0.5), example=torch.zeros(1, 1, 8, 8))
 >>> model.conv1.out_channels, model.fc1.out_features, model(torch.zeros(2, 1, 8, 8)).shape
 (16, 64, torch.Size([2, 10]))
 """
@@ -13,7 +13,6 @@ every member of the group, and returns a :class:`PruneRecord`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -21,25 +20,35 @@ from torch import nn
 
 from netslim.analyze.profile import profile
 from netslim.errors import ConfigError
+from netslim.models.arch import architecture_of
 from netslim.models.persist import set_head_count
 from netslim.structure import slicing
-from netslim.structure.config import Importance, PruneConfig, Scope
+from netslim.structure.config import Importance, PruneConfig, RemoveChannelsConfig, ResizeConfig, Scope
 from netslim.structure.graph import analyze_structure
 from netslim.structure.group import Group, StructureReport
 from netslim.structure.importance import Batches, group_importance, taylor_saliency
-from netslim.structure.record import GroupChange, PruneRecord, layer_changes, weight_shape
+from netslim.structure.record import GroupChange, layer_changes, weight_shape
 from netslim.structure.select import check_selectors, matches
+from netslim.transform import Record, transform
 
 Plan = dict[str, tuple[Group, list[int]]]  # group name -> (group, channels to remove)
 
 
+@transform("prune_", PruneConfig)
 def prune_(
-    model: nn.Module, example: torch.Tensor, config: PruneConfig | None = None, *, data: Batches | None = None
-) -> PruneRecord:
-    """Remove ``config.ratio`` of the channels of every prunable group of ``model``, in place."""
+    model: nn.Module,
+    config: PruneConfig | None = None,
+    *,
+    example: torch.Tensor | None = None,
+    data: Batches | None = None,
+    teacher: nn.Module | None = None,
+) -> Record:
+    """Remove ``config.ratio`` of the channels of every prunable group of ``model``, in place. ``example`` is an
+    input batch (graph capture); ``data`` feeds Taylor importance; ``teacher`` is not used."""
     config = config or PruneConfig()
     if not isinstance(config, PruneConfig):
         raise ConfigError(f"prune_ expects a PruneConfig, got {type(config).__name__}")
+    example = require_example("prune_", example, data)
     report = analyze_structure(model, example)
     names = report.layer_names()
     check_selectors("PruneConfig.per_layer", config.per_layer, names)
@@ -47,39 +56,56 @@ def prune_(
     groups = [g for g in report.prunable if not any(matches(p, config.ignore) for p in g.producers)]
     scores = _scores(model, groups, Importance(config.importance), data, config)
     uniform = groups if config.scope is Scope.UNIFORM else [g for g in groups if g.is_heads]
-    keeps = {g.name: _keep(g, int(config.ratio_for(g.producers, heads=g.is_heads) * g.size), config) for g in uniform}
+    keeps = {g.name: _keep(g, _count(config.ratio_for(g.producers, heads=g.is_heads), g.size), config) for g in uniform}
     plan = {g.name: (g, _lowest(g, scores[g.name], keeps[g.name])) for g in uniform}
     if config.scope is Scope.GLOBAL:  # heads and channels are different units: heads are pruned per group
         plan.update(_global_plan([g for g in groups if not g.is_heads], scores, config))
     return _apply(model, example, plan, "prune_", config.to_dict())
 
 
+@transform("resize_", ResizeConfig)
 def resize_(
     model: nn.Module,
-    example: torch.Tensor,
-    widths: Mapping[str, int],
+    config: ResizeConfig,
     *,
-    importance: Importance | str = Importance.L1,
+    example: torch.Tensor | None = None,
     data: Batches | None = None,
-    seed: int = 0,
-) -> PruneRecord:
-    """Set the output width of layers (``{"fc1": 64, "conv2": 32}``; keys are globs), keeping the most important
-    units and slicing every coupled layer. Widths can only shrink."""
+    teacher: nn.Module | None = None,
+) -> Record:
+    """Set the output width of layers (``ResizeConfig(widths={"fc1": 64, "conv2": 32})``; keys are globs), keeping
+    the most important units and slicing every coupled layer. Widths can only shrink."""
+    if not isinstance(config, ResizeConfig):
+        raise ConfigError(f"resize_ expects a ResizeConfig, got {type(config).__name__}")
+    example = require_example("resize_", example, data)
+    widths = config.widths
     report = analyze_structure(model, example)
-    check_selectors("resize_ widths", widths, [p for g in report.groups for p in g.producers])
-    config = PruneConfig(importance=importance, seed=seed)
+    check_selectors("ResizeConfig.widths", widths, [p for g in report.groups for p in g.producers])
+    scoring = PruneConfig(importance=config.importance, seed=config.seed)
     targets: dict[str, tuple[Group, int]] = {}
     for glob, width in widths.items():
         for g in report.groups:
             if matches_any := [p for p in g.producers if matches(p, [glob])]:
                 targets[g.name] = (g, _check_width(g, matches_any[0], int(width)))
-    scores = _scores(model, [g for g, _ in targets.values()], Importance(config.importance), data, config)
+    scores = _scores(model, [g for g, _ in targets.values()], Importance(scoring.importance), data, scoring)
     plan = {name: (g, _lowest(g, scores[name], width)) for name, (g, width) in targets.items()}
-    return _apply(model, example, plan, "resize_", {"widths": dict(widths), "importance": str(config.importance)})
+    return _apply(model, example, plan, "resize_", config.to_dict())
 
 
-def remove_channels_(model: nn.Module, example: torch.Tensor, channels: Mapping[str, Sequence[int]]) -> PruneRecord:
-    """Remove exact output channels of layers (``{"conv1": [0, 5]}``) and the coupled channels everywhere."""
+@transform("remove_channels_", RemoveChannelsConfig)
+def remove_channels_(
+    model: nn.Module,
+    config: RemoveChannelsConfig,
+    *,
+    example: torch.Tensor | None = None,
+    data: Batches | None = None,
+    teacher: nn.Module | None = None,
+) -> Record:
+    """Remove exact output channels of layers (``RemoveChannelsConfig(channels={"conv1": [0, 5]})``) and the
+    coupled channels everywhere."""
+    if not isinstance(config, RemoveChannelsConfig):
+        raise ConfigError(f"remove_channels_ expects a RemoveChannelsConfig, got {type(config).__name__}")
+    example = require_example("remove_channels_", example, data)
+    channels = config.channels
     report = analyze_structure(model, example)
     plan: Plan = {}
     for layer, indices in channels.items():
@@ -90,7 +116,7 @@ def remove_channels_(model: nn.Module, example: torch.Tensor, channels: Mapping[
         if frozen:
             raise ConfigError(f"{layer}: channels {frozen} cannot be removed: {group.frozen[frozen[0]]}")
         plan[group.name] = (group, sorted(set(plan.get(group.name, (group, []))[1]) | set(drop)))
-    return _apply(model, example, plan, "remove_channels_", {"channels": {k: list(v) for k, v in channels.items()}})
+    return _apply(model, example, plan, "remove_channels_", config.to_dict())
 
 
 def _group_of(report: StructureReport, layer: str) -> Group:
@@ -129,6 +155,12 @@ def _scores(
     return {g.name: group_importance(model, g, kind, grads=grads, seed=config.seed) for g in groups}
 
 
+def _count(ratio: float, size: int) -> int:
+    """How many of ``size`` channels a ratio removes: the nearest whole number (half up), so that compounding steps
+    deliver the ratio asked for (two steps of ``1 - sqrt(0.75)`` take 32 channels to 24, not 25)."""
+    return min(size, math.floor(ratio * size + 0.5 + 1e-9))
+
+
 def _keep(group: Group, remove: int, config: PruneConfig) -> int:
     """How many channels ``group`` keeps when asked to remove ``remove``, honouring min_channels, frozen channels
     and rounding (``round_to`` and GroupNorm groups: the kept count is rounded to the nearest multiple)."""
@@ -154,7 +186,7 @@ def _global_plan(groups: list[Group], scores: dict[str, torch.Tensor], config: P
         mean = float(scores[g.name][g.prunable].mean()) or 1.0
         ranked += [(float(scores[g.name][c]) / mean, g.name, c) for c in g.prunable]
     ranked.sort()
-    budget = int(config.ratio * sum(g.size for g in groups))
+    budget = _count(config.ratio, sum(g.size for g in groups))
     by_name = {g.name: g for g in groups}
     floor = {g.name: max(config.min_channels, len(g.frozen)) for g in groups}
     chosen: dict[str, list[int]] = {g.name: [] for g in groups}
@@ -172,7 +204,7 @@ def _global_plan(groups: list[Group], scores: dict[str, torch.Tensor], config: P
     return plan
 
 
-def _apply(model: nn.Module, example: torch.Tensor, plan: Plan, verb: str, config: dict[str, Any]) -> PruneRecord:
+def _apply(model: nn.Module, example: torch.Tensor, plan: Plan, verb: str, config: dict[str, Any]) -> Record:
     before = profile(model, example=example, measure_latency=False)
     work = [(g, set(drop)) for g, drop in plan.values() if drop]
     touched = list(dict.fromkeys(m.module for g, _ in work for m in g.members))
@@ -185,15 +217,17 @@ def _apply(model: nn.Module, example: torch.Tensor, plan: Plan, verb: str, confi
     _set_heads(model, work)
     _mark_arch(model, touched)
     after = profile(model, example=example, measure_latency=False)
-    return PruneRecord(
+    return Record(
         verb=verb,
         config=config,
-        groups=tuple(GroupChange(g.name, g.size, g.size - len(d), tuple(sorted(d))) for g, d in work),
         layers=layer_changes(model, touched, old, before, after),
         params_before=before.total_params,
         params_after=after.total_params,
         macs_before=before.total_macs,
         macs_after=after.total_macs,
+        bytes_before=before.total_params * 4,
+        bytes_after=after.total_params * 4,
+        details={"groups": tuple(GroupChange(g.name, g.size, g.size - len(d), tuple(sorted(d))) for g, d in work)},
     )
 
 
@@ -209,14 +243,24 @@ def _set_heads(model: nn.Module, work: list[tuple[Group, set[int]]]) -> None:
         return
     for path, count in counts.items():
         set_head_count(model.get_submodule(path), count)
-    arch = dict(getattr(model, "netslim_arch", None) or {})
-    setattr(model, "netslim_arch", {**arch, "heads": {**arch.get("heads", {}), **counts}})  # noqa: B010
+    arch = architecture_of(model, create=True)
+    if arch is not None:
+        arch.heads.update(counts)
 
 
 def _mark_arch(model: nn.Module, touched: list[str]) -> None:
     """Note the new layer shapes in ``netslim_arch`` (``load_model`` rebuilds from the saved tensor shapes)."""
-    arch = getattr(model, "netslim_arch", None)
-    if isinstance(arch, dict) and touched:
-        shapes = dict(arch.get("shapes", {}))
-        shapes.update({n: list(weight_shape(model.get_submodule(n))) for n in touched})
-        setattr(model, "netslim_arch", {**arch, "shapes": shapes})  # noqa: B010 - a plain attribute
+    arch = architecture_of(model)
+    if arch is not None:
+        arch.shapes.update({n: list(weight_shape(model.get_submodule(n))) for n in touched})
+
+
+def require_example(verb: str, example: torch.Tensor | None, data: Any) -> torch.Tensor:
+    """The example batch a structural verb traces: ``example``, else the first two samples of ``data``."""
+    if example is not None:
+        return example
+    from netslim.data import example_batch
+
+    if data is not None:
+        return example_batch(data)
+    raise ConfigError(f"{verb} needs an example input to trace the model: pass example=torch.rand(1, *input_shape)")

@@ -1,25 +1,13 @@
-"""What a structural transform changed: per layer shapes, parameters and MACs before and after."""
+"""What a structural transform changed: the dependency groups it cut and one :class:`LayerChange` per layer."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from torch import nn
 
 from netslim.analyze.profile import ModelProfile
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerChange:
-    name: str
-    type: str
-    old_shape: tuple[int, ...]
-    new_shape: tuple[int, ...]
-    params_before: int
-    params_after: int
-    macs_before: int
-    macs_after: int
+from netslim.transform import LayerChange
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,38 +18,6 @@ class GroupChange:
     before: int
     after: int
     removed: tuple[int, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class PruneRecord:
-    """The result of :func:`prune_`, :func:`resize_`, :func:`remove_channels_` or :func:`remove_blocks_`."""
-
-    verb: str
-    config: dict[str, Any]
-    groups: tuple[GroupChange, ...]
-    layers: tuple[LayerChange, ...]
-    params_before: int
-    params_after: int
-    macs_before: int
-    macs_after: int
-
-    @property
-    def param_ratio(self) -> float:
-        return self.params_after / self.params_before if self.params_before else 1.0
-
-    @property
-    def mac_ratio(self) -> float:
-        return self.macs_after / self.macs_before if self.macs_before else 1.0
-
-    def summary(self) -> str:
-        return (
-            f"{self.verb}: params {self.params_before:,} -> {self.params_after:,} ({self.param_ratio:.1%}), "
-            f"MACs {self.macs_before:,} -> {self.macs_after:,} ({self.mac_ratio:.1%}), "
-            f"{len(self.layers)} layers changed"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def weight_shape(module: nn.Module) -> tuple[int, ...]:
@@ -77,6 +33,7 @@ def layer_changes(
     old: dict[str, tuple[tuple[int, ...], int]],
     before: ModelProfile,
     after: ModelProfile,
+    change: str = "pruned",
 ) -> tuple[LayerChange, ...]:
     """Rows for ``names`` from the shapes/params saved in ``old`` and the two profiles."""
 
@@ -91,6 +48,7 @@ def layer_changes(
             LayerChange(
                 name=name,
                 type=type(module).__name__,
+                change=change,
                 old_shape=shape,
                 new_shape=weight_shape(module),
                 params_before=params,

@@ -10,7 +10,7 @@ The bias moves to the pointwise conv; stride, padding and dilation stay on the d
 >>> import torch
 >>> from netslim.models import build_model
 >>> model = build_model("seed_cnn", (1, 8, 8))
->>> record = separable_(model, torch.rand(2, 1, 8, 8), ["conv2"])
+>>> record = separable_(model, SeparableConfig(layers=("conv2",)), example=torch.rand(2, 1, 8, 8))
 >>> model.conv2[0].groups, record.macs_after < record.macs_before
 (32, True)
 """
@@ -18,7 +18,7 @@ The bias moves to the pointwise conv; stride, padding and dilation stay on the d
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,7 +26,6 @@ from torch import nn
 from netslim.config import Config, check_range
 from netslim.errors import ConfigError
 from netslim.structure.edit import (
-    EditRecord,
     FactorChange,
     capture_inputs,
     module_macs,
@@ -36,7 +35,8 @@ from netslim.structure.edit import (
     run_edit,
     select_layers,
 )
-from netslim.structure.record import LayerChange
+from netslim.structure.prune import require_example
+from netslim.transform import LayerChange, Record, transform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,23 +45,37 @@ class SeparableConfig(Config):
     fit. A layer is replaced only when that lowers its MACs and its relative weight error is at most
     ``max_weight_error``; otherwise the record says why it was kept."""
 
+    layers: tuple[str, ...] | str = "auto"
     rank: int = 1
     max_weight_error: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.layers != "auto":
+            layers = (self.layers,) if isinstance(self.layers, str) else tuple(self.layers)
+            if not layers:
+                raise ConfigError("SeparableConfig.layers must be 'auto' or name at least one conv (a glob)")
+            object.__setattr__(self, "layers", layers)
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
             raise ConfigError(f"SeparableConfig.rank must be an int >= 1, got {self.rank!r}")
         check_range("SeparableConfig", "max_weight_error", self.max_weight_error, 0.0, 1.0)
 
 
+@transform("separable_", SeparableConfig)
 def separable_(
-    model: nn.Module, example: torch.Tensor, names: Sequence[str] | str = "auto", config: SeparableConfig | None = None
-) -> EditRecord:
+    model: nn.Module,
+    config: SeparableConfig | None = None,
+    *,
+    example: torch.Tensor | None = None,
+    data: Any = None,
+    teacher: nn.Module | None = None,
+) -> Record:
     """Replace the named convs (globs), or with ``"auto"`` every kxk conv with ``groups=1`` that the forward pass
     calls, by a depthwise + pointwise pair, in place. Named layers must be such convs (ConfigError otherwise)."""
     config = config or SeparableConfig()
     if not isinstance(config, SeparableConfig):
         raise ConfigError(f"separable_ expects a SeparableConfig, got {type(config).__name__}")
+    example = require_example("separable_", example, data)
+    names = config.layers
     auto = names == "auto"
     selected = select_layers(
         "separable_", ["*"] if auto else [names] if isinstance(names, str) else names, model, (nn.Conv2d,)
@@ -106,11 +120,11 @@ def separable_(
                 continue
             shape = tuple(int(d) for d in conv.weight.shape)
             new_shape = (shape[0], pointwise.in_channels, *shape[1:])
-            rows.append(LayerChange(name, "Sequential", shape, new_shape, params(conv), params(pair), 0, 0))
+            rows.append(LayerChange(name, "Sequential", "factorized", shape, new_shape, params(conv), params(pair)))
             replace(model, name, pair)
         return rows, {r.name: f"depthwise {r.old_shape[2:]} x{r.new_shape[1]} + pointwise 1x1" for r in rows}, factors
 
-    return run_edit("separable_", {"names": names, **config.to_dict()}, model, example, apply)
+    return run_edit("separable_", config.to_dict(), model, example, apply)
 
 
 def _ineligible(conv: nn.Conv2d) -> str:

@@ -3,6 +3,7 @@ early stopping; distillation) that fine-tuning, QAT and distillation reuse."""
 
 from netslim.train.config import DEFAULT_LR, DistillConfig, Optimizer, Schedule, TrainConfig
 from netslim.train.evaluate import Evaluation, evaluate, predict
+from netslim.train.finetune import finetune_
 from netslim.train.loop import Callback, EpochStats, TrainRecord, distillation_loss, train_
 from netslim.train.regularize import penalty, weight_norm
 
@@ -18,6 +19,7 @@ __all__ = [
     "TrainRecord",
     "distillation_loss",
     "evaluate",
+    "finetune_",
     "penalty",
     "predict",
     "train_",

@@ -20,7 +20,7 @@ this file's byte count.
 Example:
     >>> import tempfile, pathlib
     >>> from netslim.models import build_model
-    >>> from netslim.quant.deep import share_weights_
+    >>> from netslim.compress import share_weights_
     >>> model = build_model("seed_mlp", (1, 8, 8))
     >>> _ = share_weights_(model)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.nsc"
@@ -44,13 +44,14 @@ import torch
 from torch import nn
 
 from netslim import atomic
+from netslim.compress.bits import absolute_index, pack_bits, relative_index, unpack_bits
+from netslim.compress.huffman import HuffmanCode
+from netslim.compress.sparsity import plain_state, tensor_attr
 from netslim.config import Config
-from netslim.errors import ConfigError, DataError, ModelLoadError, NetslimError
-from netslim.models import build_model
+from netslim.errors import ConfigError, DataError, ModelLoadError
+from netslim.models.arch import Architecture
 from netslim.models.persist import architecture as model_architecture
-from netslim.quant.deep.bits import absolute_index, pack_bits, relative_index, unpack_bits
-from netslim.quant.deep.huffman import HuffmanCode
-from netslim.quant.deep.sparsity import plain_state, tensor_attr
+from netslim.models.persist import rebuild
 
 __all__ = ["FORMAT", "EncodeConfig", "encode_model", "load_compressed", "save_compressed"]
 
@@ -145,7 +146,7 @@ def encode_model(model: nn.Module, config: EncodeConfig | None = None) -> bytes:
     header = {
         "format": FORMAT,
         "version": VERSION,
-        "architecture": model_architecture(model),
+        "architecture": model_architecture(model).to_dict(),
         "payload": len(body),
         "crc32": zlib.crc32(body),
         "tensors": entries,
@@ -205,10 +206,10 @@ def _decode_shared(entry: dict[str, Any], segments: list[bytes], source: str) ->
     return torch.from_numpy(codebook[index].reshape(entry["shape"]))
 
 
-def load_compressed(path: str | Path, architecture: dict[str, Any] | None = None) -> nn.Module:
+def load_compressed(path: str | Path, architecture: Architecture | dict[str, Any] | None = None) -> nn.Module:
     """Rebuild the model stored by :func:`save_compressed` as plain float layers, in eval mode.
 
-    ``architecture`` overrides the one in the file (a ``model.netslim_arch`` dict).
+    ``architecture`` overrides the one in the file (an :class:`netslim.models.Architecture` or its dict).
     """
     path = Path(path)
     header, body = _read(path)
@@ -231,15 +232,5 @@ def load_compressed(path: str | Path, architecture: dict[str, Any] | None = None
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: corrupt .nsc contents ({type(exc).__name__}: {exc})") from exc
-    try:
-        model = build_model(arch["zoo"], arch["input_shape"], arch["num_classes"], **arch.get("kwargs", {}))
-    except (NetslimError, KeyError, TypeError) as exc:
-        raise ModelLoadError(f"{path}: cannot rebuild the architecture {arch!r} ({exc})") from exc
-    reference = model.state_dict()
-    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelLoadError(f"{path}: the stored tensors do not fit {arch.get('zoo')!r} ({exc})") from exc
-    setattr(model, "netslim_arch", arch)  # noqa: B010 - so the loaded model can be saved again
-    return model.eval()
+    record = arch if isinstance(arch, Architecture) else Architecture.from_dict(arch, f"{path}: architecture")
+    return rebuild(record, state, str(path))

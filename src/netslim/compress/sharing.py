@@ -24,14 +24,16 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from netslim.compress.sparsity import prunable_layers, strip_masks_, tensor_attr, weight_of
 from netslim.config import Config, check_range
+from netslim.data import ArrayDataset, Splits
 from netslim.errors import ConfigError
-from netslim.quant.deep.sparsity import prunable_layers, strip_masks_, tensor_attr, weight_of
+from netslim.train import TrainConfig, train_
+from netslim.transform import LayerChange, Record, transform
 
 __all__ = [
     "LayerSharing",
     "SharingConfig",
-    "SharingRecord",
     "is_shared",
     "kmeans_1d",
     "share_weights_",
@@ -43,15 +45,19 @@ __all__ = [
 @dataclasses.dataclass(frozen=True)
 class SharingConfig(Config):
     """Bits per weight index: ``conv_bits`` / ``linear_bits`` (the paper: 8 and 5), ``overrides`` ``{glob: bits}``
-    (last match wins), ``skip`` globs left dense; ``iterations`` caps Lloyd's k-means (it stops when stable)."""
+    (last match wins), ``skip`` globs left dense; ``iterations`` caps Lloyd's k-means (it stops when stable);
+    ``finetune`` trains the centroids afterwards (summed cluster gradients; None: no training)."""
 
     conv_bits: int = 8
     linear_bits: int = 5
     overrides: Mapping[str, int] = dataclasses.field(default_factory=dict)
     skip: tuple[str, ...] = ()
     iterations: int = 100
+    finetune: TrainConfig | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.finetune, dict):
+            object.__setattr__(self, "finetune", TrainConfig.from_dict(self.finetune))
         _check_bits("conv_bits", self.conv_bits)
         _check_bits("linear_bits", self.linear_bits)
         for pattern, bits in self.overrides.items():
@@ -82,11 +88,6 @@ class LayerSharing:
     nonzero: int
     clusters_used: int
     sqnr_db: float  # of the shared weight against the weight before sharing
-
-
-@dataclasses.dataclass
-class SharingRecord:
-    layers: list[LayerSharing]
 
 
 def kmeans_1d(values: torch.Tensor, k: int, iterations: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,26 +157,55 @@ def share_layer_(module: nn.Module, bits: int, iterations: int = 100) -> LayerSh
     return LayerSharing("", bits, int(nonzero.sum()), int(labels.unique().numel()), sqnr)
 
 
-def share_weights_(model: nn.Module, config: SharingConfig | None = None) -> SharingRecord:
-    """Replace every conv/linear weight (outside ``config.skip``) by shared centroids, in place.
+@transform("share_weights_", SharingConfig)
+def share_weights_(
+    model: nn.Module,
+    config: SharingConfig | None = None,
+    *,
+    example: torch.Tensor | None = None,
+    data: Splits | ArrayDataset | None = None,
+    teacher: nn.Module | None = None,
+) -> Record:
+    """Replace every conv/linear weight (outside ``config.skip``) by shared centroids, in place, then fine-tune
+    the centroids on ``data`` with ``config.finetune`` (distilled from ``teacher`` when its ``distill`` is set).
 
-    Pruning masks are baked first (:func:`netslim.quant.deep.strip_masks_`); zeros stay zero. Fine-tune the
-    centroids afterwards with ``train_(model, data, TrainConfig(...))``.
+    Pruning masks are baked first (:func:`netslim.compress.strip_masks_`); zeros stay zero. Each row's detail:
+    ``bits``, ``nonzero``, ``clusters_used`` and the ``sqnr_db`` of the shared weight against the weight before.
     """
     config = config or SharingConfig()
+    if not isinstance(config, SharingConfig):
+        raise ConfigError(f"share_weights_ expects a SharingConfig, got {type(config).__name__}")
+    if config.finetune is not None and data is None:
+        raise ConfigError("SharingConfig.finetune trains the centroids: pass data=splits to share_weights_")
     strip_masks_(model)
     layers = prunable_layers(model)
     names = [n for n, _ in layers]
     for pattern in (*config.skip, *config.overrides):
         if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
             raise ConfigError(f"SharingConfig: {pattern!r} matches no conv/linear layer; layers: {names}")
-    record = SharingRecord(layers=[])
+    params_before = sum(p.numel() for p in model.parameters())
+    rows = []
     for name, module in layers:
         if is_shared(module) or any(fnmatch.fnmatchcase(name, p) for p in config.skip):
             continue
-        row = share_layer_(module, config.bits(name, module), config.iterations)
-        record.layers.append(dataclasses.replace(row, layer=name))
-    return record
+        shape = tuple(weight_of(module).shape)
+        row = dataclasses.asdict(share_layer_(module, config.bits(name, module), config.iterations))
+        row.pop("layer")
+        size = int(torch.Size(shape).numel())
+        rows.append(LayerChange(name, type(module).__name__, "shared", shape, shape, size, size, detail=row))
+    trained = None
+    if config.finetune is not None and data is not None:
+        if config.finetune.distill is None:
+            teacher = None
+        trained = train_(model, data, config.finetune, teacher=teacher)
+    return Record(
+        verb="share_weights_",
+        config=config.to_dict(),
+        layers=tuple(rows),
+        params_before=params_before,
+        params_after=params_before,
+        details={"finetune": trained},
+    )
 
 
 def unshare_(model: nn.Module) -> nn.Module:

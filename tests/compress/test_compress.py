@@ -10,10 +10,7 @@ import pytest
 import torch
 
 from helpers import max_abs_diff
-from netslim.data import Splits
-from netslim.errors import ConfigError, DataError, ModelLoadError
-from netslim.models import build_model
-from netslim.quant.deep import (
+from netslim.compress import (
     EncodeConfig,
     HuffmanCode,
     SharingConfig,
@@ -31,6 +28,9 @@ from netslim.quant.deep import (
     strip_masks_,
     unpack_bits,
 )
+from netslim.data import Splits
+from netslim.errors import ConfigError, DataError, ModelLoadError
+from netslim.models import build_model
 from netslim.train import TrainConfig, evaluate, train_
 
 TINY = TrainConfig(epochs=2, lr=3e-3, batch_size=64)
@@ -40,6 +40,15 @@ def entropy_bits(stream: np.ndarray) -> float:
     p = np.bincount(stream) / stream.size
     p = p[p > 0]
     return float(-(p * np.log2(p)).sum())
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is fastest, and on a shared 2-core machine extra threads only spin."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +67,8 @@ def mlp(digits: Splits) -> torch.nn.Module:
 def test_masks_hold_during_and_after_training(mlp, digits):
     model = copy.deepcopy(mlp)
     config = SparsityConfig(sparsity={"fc1": 0.92, "fc2": 0.91, "fc3": 0.74}, schedule=(0.5, 1.0))
-    record = sparsify_(model, config, data=digits, finetune=TINY)
-    assert [r.layer for r in record.layers] == ["fc1", "fc2", "fc3"]
+    record = sparsify_(model, config.replace(finetune=TINY), data=digits)
+    assert [r.name for r in record.layers] == ["fc1", "fc2", "fc3"]
     assert [round(1 - r.density, 2) for r in record.layers] == [0.92, 0.91, 0.74]
     before = {n: (m.weight != 0) for n, m in model.named_children() if n.startswith("fc")}
     train_(model, digits, TINY)  # a plain train_ keeps the masks: they live in a parametrization
@@ -240,7 +249,7 @@ def test_corrupt_and_truncated_files_name_the_file(mlp, tmp_path):
 
 
 def test_configs_round_trip_as_data():
-    from netslim.quant.deep import DeepCompressionConfig
+    from netslim.compress import DeepCompressionConfig
 
     config = DeepCompressionConfig(
         sparsity=SparsityConfig(sparsity={"fc*": 0.9}, schedule=(0.5, 1.0)),
@@ -256,7 +265,7 @@ def test_configs_round_trip_as_data():
 
 
 def test_sizes_of_a_masked_model_leave_it_intact(mlp, digits):
-    from netslim.quant.deep import sparse_fp32_bytes
+    from netslim.compress import sparse_fp32_bytes
 
     model = copy.deepcopy(mlp)
     sparsify_(model, SparsityConfig(sparsity=0.9))
@@ -267,3 +276,28 @@ def test_sizes_of_a_masked_model_leave_it_intact(mlp, digits):
     assert 0.1 * 37 / 32 < sparse_fp32_bytes(model, EncodeConfig()) / fp32 < 0.15
     data = encode_model(model)  # a masked (unshared) model saves with dense weights and stays masked
     assert torch.equal(model(x), before) and fp32 < len(data) < fp32 + 2000
+
+
+def test_deep_compress_leaves_the_model_holding_what_its_file_holds(mlp, digits, tmp_path):
+    from netslim.compress import DeepCompressionConfig, deep_compress_
+
+    model = copy.deepcopy(mlp)
+    config = DeepCompressionConfig(
+        sparsity=SparsityConfig(sparsity={"fc1": 0.9, "fc2": 0.9, "fc3": 0.7}),
+        prune_finetune=TINY.replace(epochs=1),
+        sharing=SharingConfig(linear_bits=4),
+        share_finetune=None,
+        encode=EncodeConfig(dense_dtype="float16"),
+    )
+    record = deep_compress_(model, config, data=digits)
+    report = record.report
+    path = tmp_path / "model.nsc"
+    assert save_compressed(model, path, config.encode) == record.bytes_after == report.stages[-1].bytes
+    assert record.bytes_after == path.stat().st_size and record.bytes_before == report.stages[0].bytes
+    assert [r.name for r in record.layers] == ["fc1", "fc2", "fc3"]
+    assert all(r.change == "compressed" for r in record.layers)
+    assert record["fc1"].bits == 4 and record["fc1"].density == pytest.approx(0.1, abs=1e-3)
+    x = torch.from_numpy(digits.test.x)
+    with torch.no_grad():
+        assert torch.equal(load_compressed(path)(x), model(x))  # the in-place model is the file's model
+    assert report.stages[-1].test_error == pytest.approx(100 * (1 - evaluate(model, digits.test).accuracy))

@@ -12,10 +12,10 @@ Example:
     True
 """
 
-from netslim.quant.deep.bits import absolute_index, pack_bits, relative_index, unpack_bits
-from netslim.quant.deep.huffman import HuffmanCode, huffman_lengths
-from netslim.quant.deep.nsc import EncodeConfig, encode_model, load_compressed, save_compressed
-from netslim.quant.deep.pipeline import (
+from netslim.compress.bits import absolute_index, pack_bits, relative_index, unpack_bits
+from netslim.compress.huffman import HuffmanCode, huffman_lengths
+from netslim.compress.nsc import EncodeConfig, encode_model, load_compressed, save_compressed
+from netslim.compress.pipeline import (
     CompressionReport,
     DeepCompressionConfig,
     StageResult,
@@ -23,21 +23,18 @@ from netslim.quant.deep.pipeline import (
     density_table,
     sparse_fp32_bytes,
 )
-from netslim.quant.deep.sharing import (
+from netslim.compress.sharing import (
     LayerSharing,
     SharingConfig,
-    SharingRecord,
     is_shared,
     kmeans_1d,
     share_weights_,
     shared_weight,
     unshare_,
 )
-from netslim.quant.deep.sparsity import (
-    LayerSparsity,
+from netslim.compress.sparsity import (
     PruneScope,
     SparsityConfig,
-    SparsityRecord,
     prunable_layers,
     sparsify_,
     strip_masks_,
@@ -49,12 +46,9 @@ __all__ = [
     "EncodeConfig",
     "HuffmanCode",
     "LayerSharing",
-    "LayerSparsity",
     "PruneScope",
     "SharingConfig",
-    "SharingRecord",
     "SparsityConfig",
-    "SparsityRecord",
     "StageResult",
     "absolute_index",
     "deep_compress_",

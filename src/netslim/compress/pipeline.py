@@ -12,24 +12,28 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import tempfile
 from pathlib import Path
+from typing import Any
 
+import torch
 from torch import nn
 
-from netslim.config import Config
-from netslim.data import Splits
-from netslim.quant.deep.bits import relative_index
-from netslim.quant.deep.nsc import EncodeConfig, encode_model, load_compressed, save_compressed
-from netslim.quant.deep.sharing import SharingConfig, SharingRecord, share_weights_
-from netslim.quant.deep.sparsity import (
+from netslim.compress.bits import relative_index
+from netslim.compress.nsc import EncodeConfig, encode_model, load_compressed, save_compressed
+from netslim.compress.sharing import SharingConfig, share_weights_
+from netslim.compress.sparsity import (
     SparsityConfig,
-    SparsityRecord,
     plain_state,
     prunable_layers,
     sparsify_,
     weight_of,
 )
+from netslim.config import Config
+from netslim.data import Splits
+from netslim.errors import ConfigError
 from netslim.train import TrainConfig, evaluate, train_
+from netslim.transform import Record, transform
 
 __all__ = [
     "CompressionReport",
@@ -66,16 +70,25 @@ class StageResult:
 
 @dataclasses.dataclass
 class CompressionReport:
+    """Bytes and test error after each stage (the last: the ``.nsc`` file, measured on the model loaded from it),
+    and the records of the pruning and sharing stages."""
+
     stages: list[StageResult]
-    sparsity: SparsityRecord
-    sharing: SharingRecord
-    path: Path
+    sparsity: Record
+    sharing: Record
 
     def table(self) -> list[str]:
         rows = ["| stage | bytes | compression | test error |", "|---|---:|---:|---:|"]
         for s in self.stages:
             rows.append(f"| {s.stage} | {s.bytes:,} | {s.ratio:.1f}x | {s.test_error:.2f}% |")
         return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stages": [dataclasses.asdict(s) for s in self.stages],
+            "sparsity": self.sparsity.to_dict(),
+            "sharing": self.sharing.to_dict(),
+        }
 
 
 def sparse_fp32_bytes(model: nn.Module, encode: EncodeConfig) -> int:
@@ -96,37 +109,82 @@ def _error(model: nn.Module, data: Splits) -> float:
     return 100.0 * (1.0 - evaluate(model, data.test).accuracy)
 
 
+@transform("deep_compress_", DeepCompressionConfig)
 def deep_compress_(
-    model: nn.Module, data: Splits, config: DeepCompressionConfig, path: str | Path
-) -> tuple[nn.Module, CompressionReport]:
-    """Compress ``model`` in place (prune, retrain, share, fine-tune), write ``path`` (``.nsc``), and return the
-    model loaded back from that file with the per-stage report (test errors on ``data.test``)."""
+    model: nn.Module,
+    config: DeepCompressionConfig | None = None,
+    *,
+    example: torch.Tensor | None = None,
+    data: Splits | None = None,
+    teacher: nn.Module | None = None,
+) -> Record:
+    """Compress ``model`` in place (prune, retrain, share, fine-tune), so that it holds exactly what its ``.nsc``
+    file holds (write it with :func:`save_compressed`). The record's ``bytes_after`` is the size of that file and
+    its details hold the per-stage report (``report``: bytes and test error on ``data.test`` after each stage)."""
+    config = config or DeepCompressionConfig()
+    if not isinstance(config, DeepCompressionConfig):
+        raise ConfigError(f"deep_compress_ expects a DeepCompressionConfig, got {type(config).__name__}")
+    if not isinstance(data, Splits):
+        raise ConfigError("deep_compress_ retrains and measures test error: pass data=splits")
     fp32_bytes = 4 * sum(p.numel() for p in model.state_dict().values() if p.is_floating_point())
-    teacher = copy.deepcopy(model).eval() if config.distill else None
+    params_before = sum(p.numel() for p in model.parameters())
+    if config.distill and teacher is None:
+        teacher = copy.deepcopy(model).eval()
+    if not config.distill:
+        teacher = None
     stages = [StageResult("fp32", fp32_bytes, 1.0, _error(model, data))]
 
     def stage(name: str, size: int, error: float) -> None:
         stages.append(StageResult(name, size, fp32_bytes / size, error))
 
-    sparsity = sparsify_(model, config.sparsity, data=data, finetune=config.prune_finetune, teacher=teacher)
+    sparsity = sparsify_(model, config.sparsity.replace(finetune=config.prune_finetune), data=data, teacher=teacher)
     if config.recover is not None:
         train_(model, data, config.recover, teacher=teacher)
     stage("pruned (sparse fp32 + relative index)", sparse_fp32_bytes(model, config.encode), _error(model, data))
-    sharing = share_weights_(model, config.sharing)
-    if config.share_finetune is not None:
-        train_(model, data, config.share_finetune, teacher=teacher)
+    sharing = share_weights_(model, config.sharing.replace(finetune=config.share_finetune), data=data, teacher=teacher)
     fixed = encode_model(model, config.encode.replace(huffman=False))
     stage("+ weight sharing (fixed-width .nsc)", len(fixed), _error(model, data))
-    written = save_compressed(model, path, config.encode)
-    loaded = load_compressed(path)
-    stage("+ Huffman (.nsc file)", written, _error(loaded, data))
-    return loaded, CompressionReport(stages, sparsity, sharing, Path(path))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.nsc"
+        written = save_compressed(model, path, config.encode)
+        loaded = load_compressed(path)
+    # the model becomes what the file holds (biases and other dense tensors are float16 there); shared layers keep
+    # their codebook and indices, so the model can be written again
+    _take_dense_tensors(model, loaded)
+    model.eval()
+    stage("+ Huffman (.nsc file)", written, _error(model, data))
+    report = CompressionReport(stages, sparsity, sharing)
+    rows = tuple(
+        dataclasses.replace(row, change="compressed", detail={**row.detail, **sharing[row.name].detail})
+        if row.name in sharing.names
+        else row
+        for row in sparsity.layers
+    )
+    return Record(
+        verb="deep_compress_",
+        config=config.to_dict(),
+        layers=rows,
+        params_before=params_before,
+        params_after=sparsity.params_after,
+        bytes_before=fp32_bytes,
+        bytes_after=written,
+        details={"report": report},
+    )
+
+
+@torch.no_grad()
+def _take_dense_tensors(model: nn.Module, loaded: nn.Module) -> None:
+    stored = loaded.state_dict()
+    for name, tensor in model.state_dict().items():
+        value = stored.get(name)
+        if value is not None and value.shape == tensor.shape and tensor.is_floating_point():
+            tensor.copy_(value)
 
 
 def density_table(report: CompressionReport) -> list[str]:
     """Per-layer kept fraction and bits, as markdown rows."""
-    bits = {row.layer: row.bits for row in report.sharing.layers}
+    bits = {row.name: row.bits for row in report.sharing.layers}
     rows = ["| layer | weights | kept | bits |", "|---|---:|---:|---:|"]
     for row in report.sparsity.layers:
-        rows.append(f"| {row.layer} | {row.params:,} | {100 * row.density:.1f}% | {bits.get(row.layer, 32)} |")
+        rows.append(f"| {row.name} | {row.params:,} | {100 * row.density:.1f}% | {bits.get(row.name, 32)} |")
     return rows

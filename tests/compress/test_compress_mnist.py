@@ -5,16 +5,27 @@ from __future__ import annotations
 import pytest
 import torch
 
-from netslim.data import load_mnist
-from netslim.models import build_model
-from netslim.quant.deep import (
+from netslim.compress import (
     DeepCompressionConfig,
     EncodeConfig,
     SharingConfig,
     SparsityConfig,
     deep_compress_,
+    load_compressed,
+    save_compressed,
 )
+from netslim.data import load_mnist
+from netslim.models import build_model
 from netslim.train import DistillConfig, TrainConfig, evaluate, train_
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is fastest, and on a shared 2-core machine extra threads only spin."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +36,22 @@ def compressed(mnist_dir, tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the shared 2-core machine: one thread is fastest for this MLP
     try:
-        loaded, report = _pipeline(splits, path)
+        model, record = _pipeline(splits)
     finally:
         torch.set_num_threads(threads)
-    return splits, path, loaded, report
+    written = save_compressed(model, path, EncodeConfig(linear_gap_bits=None, dense_dtype="float16"))
+    assert written == record.bytes_after  # the compressed model holds exactly what its file holds
+    return splits, path, model, record.report
 
 
 @pytest.mark.slow
 def test_lenet_300_100_is_40x_smaller_as_a_file(compressed):
-    splits, path, loaded, report = compressed
+    splits, path, model, report = compressed
     final = report.stages[-1]
     assert final.bytes == path.stat().st_size
     assert final.ratio >= 40, report.table()
+    assert final.test_error == pytest.approx(100 * (1 - evaluate(model, splits.test).accuracy))
+    loaded = load_compressed(path)
     assert final.test_error == pytest.approx(100 * (1 - evaluate(loaded, splits.test).accuracy))
 
 
@@ -49,7 +64,7 @@ def test_lenet_300_100_error_stays_within_half_a_point_of_fp32(compressed):
     assert final.test_error <= fp32.test_error + 0.5, report.table()
 
 
-def _pipeline(splits, path):
+def _pipeline(splits):
     torch.manual_seed(0)
     model = build_model("lenet_300_100", splits.input_shape)
     train_(model, splits, TrainConfig(epochs=8, lr=2e-3, batch_size=128, schedule="cosine", l2=3e-5))
@@ -63,4 +78,5 @@ def _pipeline(splits, path):
         encode=EncodeConfig(linear_gap_bits=None, dense_dtype="float16"),
         distill=True,
     )
-    return deep_compress_(model, splits, config, path)
+    record = deep_compress_(model, config, data=splits)
+    return model, record

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import fnmatch
@@ -28,12 +29,11 @@ from netslim.config import Config, check_range, coerce_enum
 from netslim.data import ArrayDataset, Splits
 from netslim.errors import ConfigError
 from netslim.train import TrainConfig, train_
+from netslim.transform import LayerChange, Record, transform
 
 __all__ = [
-    "LayerSparsity",
     "PruneScope",
     "SparsityConfig",
-    "SparsityRecord",
     "plain_state",
     "prunable_layers",
     "sparsify_",
@@ -58,14 +58,19 @@ class SparsityConfig(Config):
     over layer names (the last matching glob wins; layers matched by none are left dense). ``schedule``: the
     fractions of the target sparsity reached at each prune step, increasing and ending at 1.0; with fine-tuning
     data, :func:`sparsify_` retrains between steps (iterative pruning). ``scope``: per-layer or global ranking.
+    ``finetune``: the retraining after each step (None: no retraining); its ``distill`` distils from the teacher
+    given to :func:`sparsify_`, or else from the dense model.
     """
 
     sparsity: float | Mapping[str, float] = 0.9
     schedule: tuple[float, ...] = (1.0,)
     scope: PruneScope | str = PruneScope.LAYER
+    finetune: TrainConfig | None = None
 
     def __post_init__(self) -> None:
         owner = "SparsityConfig"
+        if isinstance(self.finetune, dict):
+            object.__setattr__(self, "finetune", TrainConfig.from_dict(self.finetune))
         object.__setattr__(self, "scope", coerce_enum(owner, "scope", PruneScope, self.scope))
         if isinstance(self.sparsity, Mapping):
             if not self.sparsity:
@@ -101,29 +106,6 @@ def _check_fraction(field: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"SparsityConfig.{field} must be a number in [0, 1), got {value!r}")
     check_range("SparsityConfig", field, float(value), 0, 1, high_open=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerSparsity:
-    layer: str
-    params: int
-    kept: int
-
-    @property
-    def density(self) -> float:
-        return self.kept / self.params
-
-
-@dataclasses.dataclass
-class SparsityRecord:
-    """What :func:`sparsify_` did: one row per pruned layer (after the last step) and the test of each step."""
-
-    layers: list[LayerSparsity]
-    steps: list[dict[str, float]] = dataclasses.field(default_factory=list)
-
-    @property
-    def density(self) -> float:
-        return sum(r.kept for r in self.layers) / max(1, sum(r.params for r in self.layers))
 
 
 class _Mask(nn.Module):
@@ -199,40 +181,64 @@ def _prune(layers: dict[str, nn.Module], targets: dict[str, float], scale: float
         _apply(m, _keep_mask(weight_of(m), targets[n] * scale, current[n]))
 
 
+@transform("sparsify_", SparsityConfig)
 def sparsify_(
     model: nn.Module,
     config: SparsityConfig | None = None,
     *,
+    example: torch.Tensor | None = None,
     data: Splits | ArrayDataset | None = None,
-    finetune: TrainConfig | None = None,
     teacher: nn.Module | None = None,
-) -> SparsityRecord:
+) -> Record:
     """Prune the smallest-magnitude weights of ``model`` in place, following ``config.schedule``.
 
-    With ``data`` and ``finetune``, each step is followed by ``train_(model, data, finetune, teacher=teacher)``
+    With ``config.finetune``, each step is followed by ``train_(model, data, config.finetune, teacher=...)``
     (masks hold during training). Masks stay attached, so further ``train_`` calls keep the weights sparse;
-    :func:`strip_masks_` removes them. Returns per-layer densities and each step's validation accuracy.
+    :func:`strip_masks_` removes them. The record has one row per layer (``kept``, ``density``) and, in its
+    details, the overall ``density`` and each step's validation accuracy (``steps``).
     """
     config = config or SparsityConfig()
-    if (data is None) != (finetune is None):
-        raise ConfigError("sparsify_: give both data= and finetune= to retrain between prune steps, or neither")
+    if not isinstance(config, SparsityConfig):
+        raise ConfigError(f"sparsify_ expects a SparsityConfig, got {type(config).__name__}")
+    finetune = config.finetune
+    if finetune is not None and data is None:
+        raise ConfigError("SparsityConfig.finetune retrains between prune steps: pass data=splits to sparsify_")
+    if finetune is None or finetune.distill is None:
+        teacher = None
+    elif teacher is None:
+        teacher = copy.deepcopy(model).eval()
     layers = dict(prunable_layers(model))
     targets = config.targets(list(layers))
     chosen = {n: layers[n] for n in targets}
-    record = SparsityRecord(layers=[])
+    steps: list[dict[str, float]] = []
+    params_before = sum(p.numel() for p in model.parameters())
     for scale in config.schedule:
         _prune(chosen, targets, scale, PruneScope(config.scope))
         step: dict[str, float] = {"scale": scale}
-        if data is not None and finetune is not None:
+        if finetune is not None and data is not None:
             history = train_(model, data, finetune, teacher=teacher)
             if history.final.val_accuracy is not None:
                 step["val_accuracy"] = max(e.val_accuracy or 0.0 for e in history.epochs)
-        record.steps.append(step)
+        steps.append(step)
+    rows = []
     for n, m in chosen.items():
         w = weight_of(m)
-        record.layers.append(LayerSparsity(n, w.numel(), int((w != 0).sum())))
+        kept, size = int((w != 0).sum()), w.numel()
+        shape = tuple(w.shape)
+        detail = {"params": size, "kept": kept, "density": kept / size if size else 1.0}
+        rows.append(LayerChange(n, type(m).__name__, "sparsified", shape, shape, size, kept, detail=detail))
     model.eval()
-    return record
+    total = sum(r.params_before for r in rows)
+    density = sum(r.params_after for r in rows) / max(1, total)
+    return Record(
+        verb="sparsify_",
+        config=config.to_dict(),
+        layers=tuple(rows),
+        params_before=params_before,
+        params_after=params_before - total + sum(r.params_after for r in rows),
+        bytes_before=4 * params_before,
+        details={"density": density, "steps": steps},
+    )
 
 
 def plain_state(model: nn.Module) -> dict[str, torch.Tensor]:

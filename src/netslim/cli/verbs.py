@@ -1,0 +1,425 @@
+"""CLI verbs over the transform contract: ``prune``, ``quantize``, ``compress``, ``edit``, ``run`` and ``optimize``.
+
+Each takes a model (a zoo name or a saved model directory), builds the technique's config from ``--config FILE.yaml``
+or from the flags, applies it through the same call the Python API uses, and writes a saved model directory (or a
+``.nsc`` file, or an artifact). ``--json`` prints the records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from netslim.cli.app import JsonFlag, app, console, emit_json, err_console, parse_shape
+from netslim.config import Config
+from netslim.errors import ConfigError
+
+ModelArg = Annotated[str, typer.Argument(help="A zoo name (see 'netslim zoo') or a saved netslim model directory.")]
+DataOpt = Annotated[str | None, typer.Option(help="digits | mnist | mnist:DIR | file.npz | image folder | lines.tsv")]
+ShapeOpt = Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28 (default: the model's).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A config YAML file; it replaces the flags.")]
+OutDir = Annotated[Path, typer.Option(help="The saved model directory to write (netslim format, no pickle).")]
+
+
+class Inputs:
+    """The model, the data (optional) and the example batch a command works on."""
+
+    def __init__(self, model: str, data: str | None, input_shape: str | None, seed: int = 0) -> None:
+        import torch
+
+        from netslim.data import example_batch, load_data
+        from netslim.models import load_any
+
+        self.splits = load_data(data, seed=seed) if data is not None else None
+        shape = parse_shape(input_shape)
+        if shape is None and self.splits is not None:
+            shape = self.splits.input_shape
+        classes = self.splits.num_classes if self.splits is not None else 10
+        self.model = load_any(model, shape, classes)
+        arch = getattr(self.model, "netslim_arch", None)
+        shape = shape or tuple(getattr(arch, "input_shape", None) or (1, 28, 28))
+        self.input_shape: tuple[int, ...] = tuple(shape)
+        self.example = example_batch(self.splits) if self.splits is not None else torch.rand(2, *shape)
+        self.source = model
+
+    def require_data(self, what: str) -> Any:
+        if self.splits is None:
+            raise ConfigError(f"{what} needs data: pass --data (digits, mnist:DIR, a .npz, an image folder, ...)")
+        return self.splits
+
+
+def _load_yaml_config(path: Path, kind: type[Config]) -> Config:
+    import yaml
+
+    try:
+        payload = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read a YAML config ({exc})") from exc
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{path}: expected a mapping of {kind.__name__} fields")
+    if "type" not in payload:
+        payload = {"type": kind.__name__, "data": payload}
+    return Config.from_dict(payload)
+
+
+def _finish(
+    inputs: Inputs,
+    records: list[Any],
+    out: Path,
+    as_json: bool,
+    extra: dict[str, Any] | None = None,
+    after_save: Any = None,
+) -> None:
+    from netslim.models import save_model
+    from netslim.train import evaluate
+
+    info: dict[str, Any] = {"source": inputs.source, "records": [r.to_dict() for r in records], **(extra or {})}
+    if inputs.splits is not None:
+        info["test_accuracy"] = float(evaluate(inputs.model, inputs.splits.test).accuracy)
+        info["outputs_sha256"] = outputs_digest(inputs.model, inputs.splits.test.x[:64])
+    save_model(inputs.model, out, extra=info)
+    if after_save is not None:
+        info.update(after_save())
+    if as_json:
+        emit_json({"out": str(out), **info})
+        return
+    for record in records:
+        console.print(record.summary(), highlight=False)
+    if "test_accuracy" in info:
+        console.print(f"test accuracy [bold green]{info['test_accuracy']:.2%}[/] on held-out data")
+    console.print(f"saved {out}", highlight=False)
+
+
+def outputs_digest(model: Any, x: Any) -> str:
+    """SHA-256 of ``model``'s float32 outputs on ``x`` in eval mode: equal digests are bit-identical outputs."""
+    import hashlib
+
+    import numpy as np
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.from_numpy(np.ascontiguousarray(x)))
+    return hashlib.sha256(out.detach().float().numpy().tobytes()).hexdigest()
+
+
+def _apply(inputs: Inputs, configs: list[Config], as_json: bool, teacher: Any = None) -> list[Any]:
+    from netslim.transform import apply_
+
+    records = []
+    for config in configs:
+        label = type(config).__name__
+        with err_console.status(f"{label} on {inputs.source}", spinner="dots") if not as_json else _quiet():
+            records.append(apply_(inputs.model, config, example=inputs.example, data=inputs.splits, teacher=teacher))
+    return records
+
+
+def _quiet() -> Any:
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+@app.command()
+def prune(
+    model: ModelArg,
+    out: OutDir,
+    data: DataOpt = None,
+    input_shape: ShapeOpt = None,
+    ratio: Annotated[float, typer.Option(help="Fraction of the channels of every prunable group to remove.")] = 0.5,
+    importance: Annotated[str, typer.Option(help="l1 | l2 | bn_scale | taylor | random")] = "l1",
+    scope: Annotated[str, typer.Option(help="uniform | global")] = "uniform",
+    round_to: Annotated[int | None, typer.Option(min=1, help="Keep channel counts multiples of this.")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Prune in this many compounding steps.")] = 1,
+    epochs: Annotated[int, typer.Option(min=0, help="Fine-tune epochs after each step (0: none; needs --data).")] = 0,
+    distill: Annotated[bool, typer.Option(help="Distil the fine-tune from the model before pruning.")] = True,
+    config: ConfigOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove channels, neurons and heads: a genuinely smaller dense model, saved to --out.
+
+    Example: netslim prune runs/cnn --data digits --ratio 0.5 --steps 2 --epochs 3 --out runs/cnn-pruned
+    """
+    from netslim.structure import IterativePruneConfig, PruneConfig
+    from netslim.train import DistillConfig, TrainConfig
+
+    inputs = Inputs(model, data, input_shape)
+    if config is not None:
+        step: Config = _load_yaml_config(config, PruneConfig)
+    else:
+        prune_config = PruneConfig(ratio=ratio, importance=importance, scope=scope, round_to=round_to)
+        step = prune_config
+        if epochs > 0 or steps > 1:
+            finetune = TrainConfig(epochs=max(epochs, 1), distill=DistillConfig() if distill else None)
+            step = IterativePruneConfig(prune=prune_config, steps=steps, finetune=finetune)
+    if isinstance(step, IterativePruneConfig) or getattr(step, "importance", None) == "taylor":
+        inputs.require_data(f"{type(step).__name__}")
+    _finish(inputs, _apply(inputs, [step], as_json), out, as_json)
+
+
+@app.command()
+def quantize(
+    model: ModelArg,
+    out: OutDir,
+    data: DataOpt = None,
+    input_shape: ShapeOpt = None,
+    weights: Annotated[str, typer.Option(help="int8 | int4 | int2 | ternary | binary | uint8 ...")] = "int8",
+    activations: Annotated[str, typer.Option(help="uint8 | int8 | int4 | none (weight-only)")] = "uint8",
+    granularity: Annotated[str, typer.Option(help="per_tensor | per_channel | per_group:N")] = "per_channel",
+    observer: Annotated[str, typer.Option(help="minmax | moving_average | percentile | mse | entropy")] = "minmax",
+    qat: Annotated[bool, typer.Option("--qat", help="Quantization-aware training instead of post-training.")] = False,
+    epochs: Annotated[int, typer.Option(min=1, help="QAT epochs.")] = 3,
+    lr: Annotated[float | None, typer.Option(help="QAT learning rate.")] = None,
+    calibration_samples: Annotated[int, typer.Option(min=1)] = 512,
+    config: ConfigOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Quantize (int8 post-training with calibration, or QAT down to int4/ternary/binary), saved to --out.
+
+    Example: netslim quantize runs/cnn --data digits --weights int8 --activations uint8 --out runs/cnn-int8
+    """
+    from netslim.quant import QATConfig, QuantConfig
+    from netslim.train import TrainConfig
+
+    inputs = Inputs(model, data, input_shape)
+    acts = None if activations.lower() in ("none", "") else activations
+    step: Config
+    if config is not None:
+        step = _load_yaml_config(config, QATConfig if qat else QuantConfig)
+    elif qat:
+        step = QATConfig(
+            weights=weights,
+            activations=acts,
+            granularity=granularity,
+            observer=observer,
+            calibration_samples=calibration_samples,
+            train=TrainConfig(epochs=epochs, lr=lr),
+        )
+    else:
+        step = QuantConfig(
+            weights=weights,
+            activations=acts,
+            granularity=granularity,
+            observer=observer,
+            calibration_samples=calibration_samples,
+        )
+    if isinstance(step, QATConfig) or getattr(step, "activations", None) is not None:
+        inputs.require_data(type(step).__name__)
+    _finish(inputs, _apply(inputs, [step], as_json), out, as_json)
+
+
+@app.command()
+def compress(
+    model: ModelArg,
+    out: Annotated[Path, typer.Option(help="The .nsc file to write (Deep Compression's single file).")],
+    data: DataOpt = "digits",
+    sparsity: Annotated[float, typer.Option(help="Fraction of every conv/linear weight to prune.")] = 0.9,
+    conv_bits: Annotated[int, typer.Option(min=1, max=8)] = 8,
+    linear_bits: Annotated[int, typer.Option(min=1, max=8)] = 5,
+    epochs: Annotated[int, typer.Option(min=0, help="Retraining epochs after pruning and after sharing.")] = 2,
+    config: ConfigOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deep Compression: prune + retrain, k-means weight sharing + centroid fine-tune, Huffman coding -> .nsc.
+
+    Example: netslim compress runs/lenet --data mnist --sparsity 0.92 --out runs/lenet.nsc
+    """
+    from netslim.compress import DeepCompressionConfig, SharingConfig, SparsityConfig, save_compressed
+    from netslim.train import TrainConfig
+
+    inputs = Inputs(model, data, None)
+    inputs.require_data("compress")
+    if config is not None:
+        step: Any = _load_yaml_config(config, DeepCompressionConfig)
+    else:
+        retrain = TrainConfig(epochs=epochs, lr=1e-3) if epochs else None
+        step = DeepCompressionConfig(
+            sparsity=SparsityConfig(sparsity=sparsity),
+            prune_finetune=retrain,  # type: ignore[arg-type]
+            sharing=SharingConfig(conv_bits=conv_bits, linear_bits=linear_bits),
+            share_finetune=TrainConfig(epochs=epochs, lr=1e-4) if epochs else None,
+        )
+    (record,) = _apply(inputs, [step], as_json)
+    written = save_compressed(inputs.model, out, step.encode)
+    payload = {"out": str(out), "bytes": written, "record": record.to_dict()}
+    if as_json:
+        emit_json(payload)
+        return
+    for line in record.report.table():
+        console.print(line, highlight=False)
+    console.print(f"wrote {out} ({written:,} bytes; load it with netslim.load_compressed)", highlight=False)
+
+
+def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        layer, sep, arg = value.partition("=")
+        if not layer:
+            raise ConfigError(f"{flag} expects LAYER=VALUE (e.g. conv1=5), got {value!r}")
+        pairs.append((layer, arg if sep else ""))
+    return pairs
+
+
+@app.command()
+def edit(
+    model: ModelArg,
+    out: OutDir,
+    data: DataOpt = None,
+    input_shape: ShapeOpt = None,
+    kernel: Annotated[list[str], typer.Option(help="LAYER=K: a conv's new kernel size (padding 'same').")] = [],  # noqa: B006
+    stride: Annotated[list[str], typer.Option(help="LAYER=S: a conv's new stride.")] = [],  # noqa: B006
+    activation: Annotated[list[str], typer.Option(help="SELECTOR=NAME: e.g. act1=tanh or 'type:ReLU=gelu'.")] = [],  # noqa: B006
+    separable: Annotated[list[str], typer.Option(help="LAYER or 'auto': depthwise + pointwise replacement.")] = [],  # noqa: B006
+    low_rank: Annotated[
+        list[str], typer.Option(help="LAYER[=RANK]: low-rank factorization (timed, kept if faster).")
+    ] = [],  # noqa: B006
+    as_json: JsonFlag = False,
+) -> None:
+    """The seed's structural edits: kernel size / stride, activation swaps, depthwise-separable and low-rank layers.
+
+    Example: netslim edit seed_mlp --activation act1=tanh --low-rank fc1=16 --input-shape 1,8,8 --out runs/mlp-edit
+    """
+    from netslim.structure import DecomposeConfig, KernelConfig, SeparableConfig, SwapActivationConfig
+
+    inputs = Inputs(model, data, input_shape)
+    steps: list[Config] = []
+    for layer, value in _pairs(kernel, "--kernel"):
+        steps.append(KernelConfig(layers=(layer,), kernel_size=_int(value, "--kernel"), padding="same"))
+    for layer, value in _pairs(stride, "--stride"):
+        steps.append(KernelConfig(layers=(layer,), stride=_int(value, "--stride")))
+    if activation:
+        mapping = {sel: name for sel, name in _pairs(activation, "--activation")}
+        steps.append(SwapActivationConfig(mapping))  # type: ignore[arg-type]
+    if separable:
+        steps.append(SeparableConfig(layers="auto" if separable == ["auto"] else tuple(separable)))
+    for layer, value in _pairs(low_rank, "--low-rank"):
+        steps.append(DecomposeConfig(layers=(layer,), rank=_int(value, "--low-rank") if value else None))
+    if not steps:
+        raise ConfigError(
+            "netslim edit: give at least one of --kernel, --stride, --activation, --separable, --low-rank"
+        )
+    _finish(inputs, _apply(inputs, steps, as_json), out, as_json)
+
+
+def _int(text: str, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{flag} expects LAYER=INTEGER, got the value {text!r}") from None
+    if value < 1:
+        raise ConfigError(f"{flag} expects a positive integer, got {value}")
+    return value
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="A recipe YAML file: steps (one {verb: fields} each) and export.")],
+    model: ModelArg,
+    out: OutDir,
+    data: DataOpt = None,
+    input_shape: ShapeOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply a recipe (prune -> fine-tune -> quantize ...) to a model; with an export section, also write the
+    ONNX artifact to OUT/artifact. The same recipe in Python (netslim.apply_recipe) gives the same model.
+
+    Example: netslim run recipe.yaml runs/cnn --data digits --out runs/cnn-recipe
+    """
+    import copy
+
+    from netslim.transform import Recipe, apply_recipe
+
+    plan = Recipe.from_yaml(recipe)
+    inputs = Inputs(model, data, input_shape)
+    teacher = copy.deepcopy(inputs.model).eval()
+
+    def show(i: int, step: Config) -> None:
+        if not as_json:
+            err_console.print(f"  step {i + 1}/{len(plan.steps)}: {type(step).__name__}", highlight=False)
+
+    records = apply_recipe(
+        inputs.model, plan, example=inputs.example, data=inputs.splits, teacher=teacher, on_step=show
+    )
+
+    def export() -> dict[str, Any]:
+        from netslim.export import save_artifact
+
+        if plan.export is None:
+            return {}
+        exported = save_artifact(inputs.model, inputs.example, out / "artifact", config=plan.export)  # type: ignore[arg-type]
+        return {"export": exported.to_dict()}
+
+    _finish(inputs, records, out, as_json, {"recipe": plan.to_dict()}, after_save=export)
+
+
+@app.command()
+def optimize(
+    model: ModelArg,
+    data: Annotated[str, typer.Option(help="digits | mnist | mnist:DIR | file.npz | image folder | lines.tsv")],
+    out: Annotated[Path, typer.Option(help="The artifact directory to write (model.onnx + manifest.json).")],
+    max_drop: Annotated[float, typer.Option(help="Largest validation accuracy drop accepted, in points.")] = 0.2,
+    ratios: Annotated[str, typer.Option(help="Pruning ratios to try, increasing, comma separated.")] = "0.5,0.625,0.75",
+    steps: Annotated[int, typer.Option(min=1, help="Pruning steps per ratio.")] = 2,
+    epochs: Annotated[int, typer.Option(min=1, help="Distilled fine-tune epochs after each step.")] = 2,
+    importance: Annotated[str, typer.Option(help="l1 | l2 | bn_scale | taylor | random")] = "l1",
+    quant: Annotated[bool, typer.Option(help="Also try int8 (uint8 activations) quantization.")] = True,
+    batch: Annotated[
+        str, typer.Option(help="Batch sizes to time, comma separated; the last is the objective.")
+    ] = "1,256",
+    threads: Annotated[int | None, typer.Option(min=1)] = None,
+    config: ConfigOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The budgeted path: prune + distil + quantize + export + measured runtime selection -> artifact.
+
+    Example: netslim optimize runs/cnn --data mnist --max-drop 0.2 --out runs/cnn-artifact
+    """
+    from netslim.cli.render import optimize_table
+    from netslim.pipeline import OptimizeConfig
+    from netslim.pipeline import optimize as run_optimize
+    from netslim.quant import QuantConfig
+    from netslim.train import TrainConfig
+
+    if config is not None:
+        cfg: Any = _load_yaml_config(config, OptimizeConfig)
+    else:
+        sizes = _ints(batch, "--batch")
+        cfg = OptimizeConfig(
+            ratios=tuple(_floats(ratios, "--ratios")),
+            prune_steps=steps,
+            importance=importance,
+            finetune=TrainConfig(epochs=epochs, lr=2e-3, batch_size=128, schedule="onecycle"),
+            quant=QuantConfig() if quant else None,
+            max_drop=max_drop / 100.0,
+            batch_sizes=tuple(sizes),
+            objective_batch=sizes[-1],
+            threads=threads,
+        )
+    inputs = Inputs(model, data, None)
+    log = None if as_json else (lambda m: err_console.print(f"  {m}", highlight=False))
+    with err_console.status("optimizing", spinner="dots") if not as_json else _quiet():
+        result = run_optimize(inputs.model, inputs.require_data("optimize"), cfg, out=out, log=log)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    console.print(optimize_table(result, "before / after (held-out test accuracy, measured latency)"))
+    console.print(f"chosen: {result.chosen}, {result.selection.speedup:.2f}x; wrote {out}", highlight=False)
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    values = [_int(part.strip(), flag) for part in text.split(",") if part.strip()]
+    if not values:
+        raise ConfigError(f"{flag} expects comma-separated positive integers, got {text!r}")
+    return values
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} expects comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{flag} expects comma-separated numbers, got {text!r}")
+    return values
