@@ -55,7 +55,9 @@ def test_the_command_line_walk_through_and_recipe_run_as_written(tmp_path, monke
     assert Path("runs/artifact/model.onnx").is_file() and Path("runs/recipe/artifact/model.onnx").is_file()
 
 
-@pytest.mark.parametrize("command", ["prune", "quantize", "compress", "edit", "run", "optimize", "export", "bench"])
+@pytest.mark.parametrize(
+    "command", ["prune", "quantize", "compress", "edit", "run", "optimize", "worker", "export", "bench"]
+)
 def test_every_verb_in_the_readme_table_exists(command: str) -> None:
     assert f"`netslim {command} " in README.read_text()
     result = CliRunner().invoke(app, [command, "--help"])

@@ -139,8 +139,31 @@ def test_run_of_a_yaml_recipe_equals_the_same_recipe_in_python(tmp_path, trained
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_optimize_from_the_cli_on_a_small_budget(tmp_path, trained) -> None:
-    config = tmp_path / "optimize.yaml"
+def test_optimize_from_the_cli_searches_on_a_small_budget(tmp_path, trained) -> None:
+    config = tmp_path / "search.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "budget": {"max_drop": 0.05, "trials": 3, "time_budget_s": 300},
+                "batch_sizes": [1, 32],
+                "objective_batch": 32,
+                "epochs": [1],
+                "prune_steps": 1,
+                "engines": ["onnxruntime"],
+                "finetune": {"epochs": 1, "lr": 0.003, "batch_size": 32},
+                "timing": {"warmup": 2, "repeats": 5},
+            }
+        )
+    )
+    out = tmp_path / "run"
+    payload = invoke("optimize", trained, "--data", "digits", "--config", str(config), "--out", str(out))
+    assert payload["met"] is True and payload["trials"] >= 3
+    artifact = load_artifact(out / "artifact")
+    assert artifact(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
+
+
+def test_optimize_ladder_runs_the_fixed_pipeline(tmp_path, trained) -> None:
+    config = tmp_path / "ladder.yaml"
     config.write_text(
         yaml.safe_dump(
             {
@@ -157,10 +180,9 @@ def test_optimize_from_the_cli_on_a_small_budget(tmp_path, trained) -> None:
         )
     )
     out = tmp_path / "artifact"
-    payload = invoke("optimize", trained, "--data", "digits", "--config", str(config), "--out", str(out))
+    payload = invoke("optimize", trained, "--data", "digits", "--ladder", "--config", str(config), "--out", str(out))
     assert payload["selection"]["speedup"] >= 1.0
-    artifact = load_artifact(out)
-    assert artifact(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
+    assert load_artifact(out)(np.zeros((3, 1, 8, 8), np.float32)).shape == (3, 10)
 
 
 def test_verbs_without_the_data_they_need_say_so(tmp_path) -> None:

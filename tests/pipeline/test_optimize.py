@@ -11,7 +11,7 @@ from netslim.export import load_artifact
 from netslim.models import build_model
 from netslim.pipeline import OptimizeConfig, optimize
 from netslim.quant import QuantConfig
-from netslim.train import TrainConfig, train_
+from netslim.train import DistillConfig, TrainConfig, train_
 
 FAST = dict(
     finetune=TrainConfig(epochs=3, lr=3e-3, batch_size=32, schedule="onecycle"),
@@ -100,3 +100,26 @@ def test_the_policy_runs_the_fastest_file_within_budget_at_each_batch_size() -> 
     assert policy.rules[1][1] == spec2  # the chosen file is the artifact's model.onnx
     assert files == {"model-pruned-fp32.onnx": fp32}
     assert speedups == pytest.approx({1: 2.5, 256: 5.0})
+
+
+def test_taylor_importance_per_layer_ratios_and_distillation_work_together(digits, trained) -> None:
+    config = OptimizeConfig(
+        ratios=(0.5,),
+        importance="taylor",
+        per_layer={"conv1": 0.25},
+        distill=DistillConfig(temperature=4.0, alpha=0.7),
+        quant=QuantConfig(weights="int8", activations="uint8", calibration_samples=128, bias_correction=True),
+        max_drop=0.05,
+        engines=("onnxruntime",),
+        **{**FAST, "prune_steps": 2},
+    )
+    result = optimize(trained, digits, config)
+    (variant,) = result.structural
+    steps = variant.record["prune"]["details"]["steps"]
+    assert len(steps) == 2 and variant.record["prune"]["details"]["distilled"] is True
+    assert steps[0]["config"]["data"]["importance"] == "taylor"
+    widths = {row["name"]: row["new_shape"][0] for row in steps[-1]["layers"]}
+    assert widths["conv1"] == 24 and widths["conv2"] == 32  # 0.25 and 0.5 of 32 and 64, compounded over 2 steps
+    quantized = variant.record["quantize"]
+    assert quantized["config"]["data"]["bias_correction"] is True
+    assert all(row["detail"]["bias_corrected"] for row in quantized["layers"])

@@ -9,13 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from netslim.data import Splits, calibration_subset, load_mnist
+from netslim.data import Splits, calibration_subset
 from netslim.models import build_model
 from netslim.quant import QATConfig, QuantConfig, QuantLinear, qat_, quantize_
 from netslim.train import DistillConfig, TrainConfig, evaluate, train_
 
 DISTILL = DistillConfig(temperature=4.0, alpha=0.7)
-CNN_RECIPE = TrainConfig(epochs=3, lr=2e-3, batch_size=128, schedule="onecycle", seed=0)  # benchmarks/common.py
 
 
 def qat_recipe(lr: float, epochs: int = 1) -> TrainConfig:
@@ -23,17 +22,9 @@ def qat_recipe(lr: float, epochs: int = 1) -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def mnist(mnist_dir) -> Splits:
-    return load_mnist(mnist_dir)
-
-
-@pytest.fixture(scope="module")
-def cnn(mnist: Splits) -> tuple[nn.Module, float]:
-    """The fp32 seed CNN and its test accuracy (tests deepcopy it)."""
-    torch.manual_seed(0)
-    model = build_model("seed_cnn", mnist.input_shape)
-    train_(model, mnist, CNN_RECIPE)
-    return model, evaluate(model, mnist.test).accuracy
+def cnn(mnist_seed_cnn) -> tuple[nn.Module, float]:
+    """The fp32 seed CNN (trained once per test run, tests/conftest.py) and its test accuracy (tests deepcopy it)."""
+    return mnist_seed_cnn
 
 
 @pytest.mark.slow

@@ -9,22 +9,19 @@ one epoch, so the guard here is 0.3 point (a broken edit or fine-tune loses whol
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
-from netslim.data import load_mnist
-from netslim.models import build_model
 from netslim.structure import PruneConfig, prune_
 from netslim.train import TrainConfig, evaluate, train_
 
 
 @pytest.mark.slow
-def test_seed_cnn_pruned_50_percent_keeps_mnist_accuracy(mnist_dir) -> None:
-    mnist = load_mnist(mnist_dir)
-    torch.manual_seed(0)
-    model = build_model("seed_cnn", mnist.input_shape)
-    train_(model, mnist, TrainConfig(epochs=3, lr=2e-3, batch_size=128, schedule="onecycle"))
-    baseline = evaluate(model, mnist.test).accuracy
+def test_seed_cnn_pruned_50_percent_keeps_mnist_accuracy(mnist, mnist_seed_cnn) -> None:
+    trained, baseline = mnist_seed_cnn  # trained once per test run (tests/conftest.py)
+    model = copy.deepcopy(trained)
     example = torch.zeros(1, *mnist.input_shape)
     record = prune_(model, PruneConfig(ratio=0.5, importance="l1"), example=example)
     pruned = evaluate(model, mnist.test).accuracy

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from netslim.data import load_mnist
 from netslim.models import build_model, zoo_entry
 from netslim.train import TrainConfig, evaluate, train_
 
@@ -12,14 +11,12 @@ CNNS = ["seed_cnn", "seed_cnn_same", "seed_cnn_k5", "seed_cnn_deep"]
 MLPS = ["seed_mlp", "seed_mlp_64", "seed_mlp_tanh", "seed_mlp_l2"]
 
 
-@pytest.fixture(scope="module")
-def mnist(mnist_dir):
-    return load_mnist(mnist_dir)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CNNS)
-def test_seed_cnn_reaches_98_5_percent(mnist, name: str) -> None:
+def test_seed_cnn_reaches_98_5_percent(mnist, mnist_seed_cnn, name: str) -> None:
+    if name == "seed_cnn":  # the shared fixture trains it with this very recipe (tests/conftest.py), once per run
+        assert mnist_seed_cnn[1] >= 0.985, f"{name}: {mnist_seed_cnn[1]:.4f}"
+        return
     model = build_model(name, mnist.input_shape)
     epochs = 5 if name == "seed_cnn_deep" else 3  # the deep variant ends on a 1x1 map and needs longer
     train_(model, mnist, TrainConfig(epochs=epochs, lr=2e-3, batch_size=128, schedule="onecycle"))

@@ -357,50 +357,159 @@ def run(
 @app.command()
 def optimize(
     model: ModelArg,
-    data: Annotated[str, typer.Option(help="digits | mnist | mnist:DIR | file.npz | image folder | lines.tsv")],
-    out: Annotated[Path, typer.Option(help="The artifact directory to write (model.onnx + manifest.json).")],
-    max_drop: Annotated[float, typer.Option(help="Largest validation accuracy drop accepted, in points.")] = 0.2,
-    ratios: Annotated[str, typer.Option(help="Pruning ratios to try, increasing, comma separated.")] = "0.5,0.625,0.75",
-    steps: Annotated[int, typer.Option(min=1, help="Pruning steps per ratio.")] = 2,
-    epochs: Annotated[int, typer.Option(min=1, help="Distilled fine-tune epochs after each step.")] = 2,
-    importance: Annotated[str, typer.Option(help="l1 | l2 | bn_scale | taylor | random")] = "l1",
-    quant: Annotated[bool, typer.Option(help="Also try int8 (uint8 activations) quantization.")] = True,
-    batch: Annotated[
-        str, typer.Option(help="Batch sizes to time, comma separated; the last is the objective.")
-    ] = "1,256",
+    out: Annotated[Path, typer.Option(help="The run directory: artifact/, best/, pareto.json, trials/, result.json.")],
+    data: DataOpt = None,
+    max_drop: Annotated[float | None, typer.Option(help="Largest validation accuracy drop, in points.")] = 0.2,
+    max_drop_relative: Annotated[float | None, typer.Option(help="Largest drop as a percent of the accuracy.")] = None,
+    max_latency: Annotated[str | None, typer.Option(help="Latency limit at a batch size: 2ms@1.")] = None,
+    max_size: Annotated[str | None, typer.Option(help="Largest deployed file: 1MB, 300KB, 250000.")] = None,
+    objective: Annotated[list[str], typer.Option(help="latency | accuracy | size; repeat for several.")] = ["latency"],  # noqa: B006
+    time_budget: Annotated[str | None, typer.Option(help="Wall-clock budget of the search: 15m, 90s, 1h.")] = "15m",
+    trials: Annotated[int | None, typer.Option(min=1, help="Stop after this many finished trials.")] = None,
+    batch: Annotated[str, typer.Option(help="Batch sizes to time; the last is the latency objective's.")] = "1,256",
     threads: Annotated[int | None, typer.Option(min=1)] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL, e.g. postgresql://user@host/db.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the search in --out (after a kill).")] = False,
+    ladder: Annotated[bool, typer.Option("--ladder", help="The fixed pruning ladder instead of a search.")] = False,
     config: ConfigOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The budgeted path: prune + distil + quantize + export + measured runtime selection -> artifact.
+    """Search for the fastest (or smallest, or most accurate) deployable model under a budget; the artifact that
+    meets it lands in OUT/artifact. A budget nothing meets still writes the least infeasible one and exits with 3.
 
-    Example: netslim optimize runs/cnn --data mnist --max-drop 0.2 --out runs/cnn-artifact
+    Example: netslim optimize runs/cnn --data mnist --max-drop 0.2 --max-latency 2ms@1 --time-budget 15m --out runs/s
     """
+    if ladder:
+        _ladder(model, data, out, max_drop, batch, threads, config, as_json)
+        return
+    from netslim.errors import BudgetNotMetError
+    from netslim.search import Budget, SearchConfig, join, parse_bytes, parse_duration, parse_latency, search
+
+    log = None if as_json else (lambda m: err_console.print(f"  {m}", highlight=False))
+    try:
+        if resume:
+            result = join(out, trials=trials, seconds=parse_duration(time_budget) if time_budget else None, log=log)
+        else:
+            inputs = Inputs(model, data, None)
+            splits = inputs.require_data("optimize")
+            if config is not None:
+                cfg: Any = _load_yaml_config(config, SearchConfig)
+                if storage is not None:
+                    cfg = cfg.replace(storage=storage)
+            else:
+                latency, latency_batch = parse_latency(max_latency) if max_latency else (None, 1)
+                sizes = _ints(batch, "--batch")
+                if latency is not None and latency_batch not in sizes:
+                    sizes = sorted({*sizes, latency_batch})
+                budget = Budget(
+                    max_drop=None if max_drop is None else max_drop / 100.0,
+                    max_drop_relative=None if max_drop_relative is None else max_drop_relative / 100.0,
+                    max_latency_ms=latency,
+                    latency_batch=latency_batch,
+                    max_bytes=parse_bytes(max_size) if max_size else None,
+                    time_budget_s=parse_duration(time_budget) if time_budget else None,
+                    trials=trials,
+                )
+                cfg = SearchConfig(
+                    budget=budget,
+                    objectives=tuple(objective),
+                    batch_sizes=tuple(sizes),
+                    objective_batch=_ints(batch, "--batch")[-1],
+                    threads=threads,
+                    storage=storage,
+                )
+            result = search(inputs.model, splits, cfg, out=out, data_spec=data, log=log)
+    except BudgetNotMetError as exc:
+        summary = _search_summary(out)
+        if as_json:
+            emit_json({"met": False, "error": str(exc), **summary})
+        else:
+            err_console.print(f"[bold yellow]budget not met:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    _print_search(result)
+
+
+def _search_summary(out: Path) -> dict[str, Any]:
+    import json
+
+    path = Path(out) / "result.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _print_search(result: Any) -> None:
+    from rich.table import Table
+
+    chosen = result.chosen or {}
+    table = Table(title=f"netslim search: {result.trials} trials, Pareto front of {len(result.front)}")
+    for column in ("", "val acc", "test acc", "bytes", *(f"b{b} ms" for b in chosen.get("latency_ms", {})), "speedup"):
+        table.add_column(column)
+    speed = chosen.get("speedup_vs_original", {})
+    table.add_row(
+        str(chosen.get("label", "?")),
+        f"{chosen.get('val_accuracy', float('nan')):.2%}",
+        f"{chosen.get('test_accuracy', float('nan')):.2%}",
+        f"{chosen.get('bytes', 0):,}",
+        *(f"{ms:.4f}" for ms in chosen.get("latency_ms", {}).values()),
+        " / ".join(f"{v:.2f}x" for v in speed.values()),
+    )
+    console.print(table)
+    console.print(f"wrote {result.artifact} (budget met); every trial is in {result.run}/trials", highlight=False)
+
+
+@app.command()
+def worker(
+    run: Annotated[Path, typer.Argument(help="A run directory written by netslim optimize (its search.json).")],
+    trials: Annotated[int | None, typer.Option(min=1, help="Stop at this many finished trials.")] = None,
+    time_budget: Annotated[str | None, typer.Option(help="This worker's wall-clock budget: 10m, 1h.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Join a running search as one more worker (same study and storage; on several machines with PostgreSQL).
+
+    Example: netslim worker runs/s --time-budget 15m
+    """
+    from netslim.errors import BudgetNotMetError
+    from netslim.search import join, parse_duration
+
+    log = None if as_json else (lambda m: err_console.print(f"  {m}", highlight=False))
+    try:
+        result = join(run, trials=trials, seconds=parse_duration(time_budget) if time_budget else None, log=log)
+    except BudgetNotMetError as exc:
+        if as_json:
+            emit_json({"met": False, "error": str(exc), **_search_summary(run)})
+        else:
+            err_console.print(f"[bold yellow]budget not met:[/] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    _print_search(result)
+
+
+def _ladder(
+    model: str, data: str | None, out: Path, max_drop: float | None, batch: str, threads: int | None,
+    config: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    """The fixed ladder (pipeline.optimize): prune at increasing ratios, quantize the most pruned, select."""
     from netslim.cli.render import optimize_table
     from netslim.pipeline import OptimizeConfig
     from netslim.pipeline import optimize as run_optimize
-    from netslim.quant import QuantConfig
-    from netslim.train import TrainConfig
 
     if config is not None:
         cfg: Any = _load_yaml_config(config, OptimizeConfig)
     else:
         sizes = _ints(batch, "--batch")
         cfg = OptimizeConfig(
-            ratios=tuple(_floats(ratios, "--ratios")),
-            prune_steps=steps,
-            importance=importance,
-            finetune=TrainConfig(epochs=epochs, lr=2e-3, batch_size=128, schedule="onecycle"),
-            quant=QuantConfig() if quant else None,
-            max_drop=max_drop / 100.0,
+            max_drop=(0.2 if max_drop is None else max_drop) / 100.0,
             batch_sizes=tuple(sizes),
             objective_batch=sizes[-1],
             threads=threads,
         )
     inputs = Inputs(model, data, None)
     log = None if as_json else (lambda m: err_console.print(f"  {m}", highlight=False))
-    with err_console.status("optimizing", spinner="dots") if not as_json else _quiet():
-        result = run_optimize(inputs.model, inputs.require_data("optimize"), cfg, out=out, log=log)
+    result = run_optimize(inputs.model, inputs.require_data("optimize"), cfg, out=out, log=log)
     if as_json:
         emit_json(result.to_dict())
         return
