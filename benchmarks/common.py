@@ -60,10 +60,12 @@ def latency_side_by_side(
 
 
 def cpu_name() -> str:
-    """The CPU model and whether its integer kernels have VNNI (the int8 speed-up depends on it)."""
-    from netslim.quant import integer_kernels_saturate
+    """The CPU model and its SIMD / int8 / bf16 ISA extensions (the int8 and bf16 speed-ups depend on them)."""
+    from netslim.quant.cpu import cpu_flags
 
-    isa = "AVX2, no VNNI" if integer_kernels_saturate() else "VNNI or non-x86"
+    flags = cpu_flags()
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+    isa = ", ".join(f for f in wanted if f in flags) or "no AVX2"
     return f"{environment()['cpu']} ({isa})"
 
 

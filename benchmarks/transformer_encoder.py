@@ -11,7 +11,7 @@ task, then run side by side in one process on the same weights:
 - netslim: ``quantize_`` (int8 per-channel weights; activations uint8 with a zero point, QuantConfig's default, or
   symmetric int8; calibrated on training samples; layers whose quantized output SQNR falls below a floor are kept in
   fp32 through ``QuantConfig.skip``), ``export_onnx`` in QDQ form of the one-input
-  :class:`~netslim.export.transformer.TokenIdsClassifier`, run by netslim's OpenVINO runtime (and the uint8 graph
+  :class:`~netslim.models.hf.TokenIdsClassifier`, run by netslim's OpenVINO runtime (and the uint8 graph
   by ONNX Runtime too). netslim quantizes the Linear layers; the attention matmuls (QK^T, AV) stay fp32.
 
 The task ("marker majority"): 128-token sequences of random background tokens with a [CLS] token first; 16
@@ -48,7 +48,7 @@ from common import write_results
 from netslim.bench import TimingConfig, compare
 from netslim.data import ArrayDataset, Splits, calibration_subset
 from netslim.export import export_onnx
-from netslim.export.transformer import TokenIdsClassifier
+from netslim.models.hf import TokenIdsClassifier
 from netslim.quant import QuantConfig, quantize_
 from netslim.runtime import OrtRuntime, TorchRuntime
 from netslim.runtime.openvino import OvRuntime

@@ -34,25 +34,34 @@ class Config:
 
     @classmethod
     def from_dict(cls: type[C], payload: dict[str, Any]) -> C:
-        """Rebuild a config from :meth:`to_dict` output; unknown fields are a ConfigError naming them."""
-        kind = payload.get("type", cls.__name__)
-        target = _REGISTRY.get(kind)
-        if target is None or not issubclass(target, cls):
-            raise ConfigError(f"config type {kind!r} is not a {cls.__name__}; known: {sorted(_REGISTRY)}")
+        """Rebuild a config from :meth:`to_dict` output (or a flat mapping of fields); unknown fields, and fields of
+        the wrong kind, are a ConfigError naming them."""
         if not isinstance(payload, dict):
             raise ConfigError(f"{cls.__name__}: expected a mapping of fields, got {type(payload).__name__}")
+        kind = payload.get("type", cls.__name__)
+        target = _REGISTRY.get(kind) if isinstance(kind, str) else None
+        if target is None or not issubclass(target, cls):
+            raise ConfigError(f"config type {kind!r} is not a {cls.__name__}; known: {sorted(_REGISTRY)}")
         # {"type", "version", "data"} as to_dict writes it, or a flat mapping of fields (YAML written by hand)
-        data = dict(payload.get("data") or {}) if "data" in payload or "type" in payload else dict(payload)
+        data = payload.get("data") if "data" in payload or "type" in payload else payload
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{kind}: 'data' must be a mapping of fields, got {type(data).__name__}")
+        data = {k: v for k, v in data.items() if k not in ("type", "version")} if data is payload else dict(data)
         names = {f.name: f for f in dataclasses.fields(target) if f.init}
-        unknown = sorted(set(data) - set(names))
+        unknown = sorted(str(k) for k in set(data) - set(names))
         if unknown:
             raise ConfigError(f"{kind}: unknown field(s) {unknown}; valid fields: {sorted(names)}")
         nested = _nested_config_types(target)
-        kwargs = {k: _revive(v, nested.get(k)) for k, v in data.items()}
         try:
+            kwargs = {k: _revive(v, nested.get(k)) for k, v in data.items()}
             return target(**kwargs)  # type: ignore[return-value]
-        except TypeError as exc:  # a field of the wrong kind that the constructor could not take
-            raise ConfigError(f"{kind}: {exc}") from None
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+            # a field of the wrong kind that validation did not name: name the config and the cause
+            raise ConfigError(f"{kind}: a field has the wrong kind ({type(exc).__name__}: {exc})") from None
 
     @classmethod
     def from_yaml(cls: type[C], path: str | Path) -> C:

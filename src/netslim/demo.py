@@ -64,16 +64,21 @@ def run_demo(
     callback: Callback | None = None,
     log: Log | None = None,
 ) -> DemoResult:
-    """Run the demo; with ``out``, write ``model/`` (the trained fp32 model), ``artifact/`` and ``result.json``."""
+    """Run the demo; with ``out``, write ``model/`` (the trained fp32 model), ``artifact/`` and ``result.json``,
+    all three replaced together (a killed run leaves the previous complete output)."""
+    if out is not None:
+        atomic.check_output_dir(out)  # before minutes of work, not after
     splits = load_digits(seed=training.seed)
     model = build_model("seed_cnn", splits.input_shape, splits.num_classes)
     record = train_(model, splits, training, callback=callback)
     test = evaluate(model, splits.test)
     prof = profile(model, splits.input_shape, batch_size=1, timing=config.timing)
-    out = Path(out) if out is not None else None
-    optimized = optimize(model, splits, config, out=None if out is None else out / "artifact", log=log)
-    result = DemoResult("seed_cnn", record, test, prof, optimized)
-    if out is not None:
-        save_model(model, out / "model", extra={"test_accuracy": test.accuracy})
-        atomic.write_json(out / "result.json", result.to_dict())
+    if out is None:
+        return DemoResult("seed_cnn", record, test, prof, optimize(model, splits, config, log=log))
+    with atomic.directory(out) as tmp:
+        optimized = optimize(model, splits, config, out=tmp / "artifact", log=log)
+        optimized.artifact = str(Path(out) / "artifact")
+        result = DemoResult("seed_cnn", record, test, prof, optimized)
+        save_model(model, tmp / "model", extra={"test_accuracy": test.accuracy})
+        atomic.write_json(tmp / "result.json", {**result.to_dict(), "run_id": atomic.RUN_ID})
     return result

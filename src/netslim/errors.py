@@ -33,3 +33,16 @@ class ExportParityError(NetslimError):
 
 class BudgetNotMetError(NetslimError):
     """No candidate meets the requested budget."""
+
+
+class TrainingDivergedError(NetslimError):
+    """Training produced a non-finite loss; the message names the epoch, step and learning rate."""
+
+
+class OutputError(NetslimError):
+    """An output path cannot be written safely (it holds files netslim did not write, it is the input, another run
+    is writing it, or it is not writable). The message names the path and the fix."""
+
+
+class InternalError(NetslimError):
+    """An unexpected failure inside netslim (a bug); the message names the log file with the details."""

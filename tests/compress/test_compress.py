@@ -232,7 +232,7 @@ def test_corrupt_and_truncated_files_name_the_file(mlp, tmp_path):
     cases = {
         "truncated.nsc": (data[: len(data) - 10], "truncated"),
         "flipped.nsc": (data[:-5] + bytes([data[-5] ^ 0xFF]) + data[-4:], "CRC-32"),
-        "header.nsc": (data[:20] + b"\x00" + data[21:], "corrupt or truncated .nsc header"),
+        "header.nsc": (data[:20] + b"\x00" + data[21:], "header CRC-32 mismatch"),
         "magic.nsc": (b"PK\x03\x04" + data[4:], "not a netslim .nsc file"),
         "empty.nsc": (b"", "not a netslim .nsc file"),
     }

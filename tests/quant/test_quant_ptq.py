@@ -69,7 +69,7 @@ def test_empty_calibration_set_is_a_data_error_naming_it(cnn: nn.Module) -> None
 
 
 def test_skip_glob_matching_nothing_names_it(cnn: nn.Module) -> None:
-    with pytest.raises(ConfigError, match=r"QuantConfig.skip: 'head\*' matches no quantizable layer"):
+    with pytest.raises(ConfigError, match=r"QuantConfig.skip: selector 'head\*' matches no quantizable layer"):
         quantize_(cnn, QuantConfig(activations=None, skip=("head*",)))
     assert not isinstance(cnn.fc1, QuantLinear)  # nothing changed
 

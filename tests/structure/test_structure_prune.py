@@ -9,6 +9,7 @@ from torch import nn
 
 from netslim.errors import ConfigError
 from netslim.models import build_model, list_models, load_model, save_model
+from netslim.models.layers import weight_axis
 from netslim.structure import (
     Dim,
     PruneConfig,
@@ -19,7 +20,6 @@ from netslim.structure import (
     remove_channels_,
     resize_,
 )
-from netslim.structure.slicing import weight_axis
 
 SHAPE = (1, 8, 8)
 ZOO = [entry.name for entry in list_models()]

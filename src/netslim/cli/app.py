@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import nullcontext as _nullcontext
 from pathlib import Path
@@ -33,13 +34,56 @@ def emit_json(payload: Any) -> None:
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise typer.BadParameter(f"expected sizes like 1,28,28, got {text!r}", param_hint="--input-shape") from None
-    if not shape or any(s <= 0 for s in shape):
+    parts = text.replace("x", ",").split(",")
+    if not all(part.strip().isdigit() for part in parts):
+        raise typer.BadParameter(f"expected sizes like 1,28,28, got {text!r}", param_hint="--input-shape")
+    shape = tuple(int(part) for part in parts)
+    if not shape or len(shape) > 8 or any(s <= 0 or s > 1 << 16 for s in shape):
         raise typer.BadParameter(f"expected positive sizes like 1,28,28, got {text!r}", param_hint="--input-shape")
     return shape
+
+
+def parse_batches(text: str, flag: str = "--batch") -> list[int]:
+    """``"1,256"`` -> [1, 256]; anything but positive integers is a usage error naming the flag."""
+    parts = [part.strip() for part in text.split(",")]
+    if not parts or not all(part.isdigit() and 0 < int(part) <= 1 << 20 for part in parts):
+        raise typer.BadParameter(f"expected positive batch sizes like 1,256, got {text!r}", param_hint=flag)
+    return [int(part) for part in parts]
+
+
+def check_threads(threads: int | None) -> int | None:
+    """A thread count above this machine's cores is refused (a typo like 100000 would exhaust memory)."""
+    cores = os.cpu_count() or 1
+    if threads is not None and threads > 4 * cores:
+        raise typer.BadParameter(f"this machine has {cores} cores; got {threads} threads", param_hint="--threads")
+    return threads
+
+
+def check_out(out: Path | None, *sources: str, file: bool = False) -> None:
+    """Before any work: the output must not be (or hold, or sit inside) an input, and must be a location netslim may
+    write (a new or empty directory, or an earlier netslim output; for ``file``, not a directory)."""
+    if out is None:
+        return
+    from netslim import atomic
+    from netslim.errors import OutputError
+
+    target = Path(out).resolve()
+    for source in sources:
+        path = Path(source)
+        if not path.exists():
+            continue
+        origin = path.resolve()
+        if target == origin or origin in target.parents or target in origin.parents:
+            raise OutputError(
+                f"--out {out} is, holds or sits inside the input {source}; write the output elsewhere (netslim never "
+                "overwrites its input)"
+            )
+    if file:
+        if Path(out).is_dir():
+            raise OutputError(f"--out {out} is a directory; give a file name (e.g. {Path(out) / 'model.nsc'})")
+        atomic.check_writable(out)
+        return
+    atomic.check_output_dir(out)
 
 
 def model_input_shape(model: Any) -> tuple[int, ...]:
@@ -59,6 +103,7 @@ def demo(
 
     Example: netslim demo
     """
+    check_out(out)
     from netslim.cli.progress import TrainProgress
     from netslim.cli.render import optimize_table, profile_table
     from netslim.demo import run_demo
@@ -103,6 +148,7 @@ def profile_cmd(
     from netslim.cli.render import profile_table
     from netslim.models import load_any
 
+    check_threads(threads)
     shape = parse_shape(input_shape)
     net = load_any(model, shape)
     shape = shape or model_input_shape(net)
@@ -146,6 +192,7 @@ def train(
 
     Example: netslim train seed_cnn --data mnist:../shared/data/mnist --epochs 3 --out runs/cnn
     """
+    check_out(out, model)
     from netslim.cli.progress import TrainProgress
     from netslim.data import load_data
     from netslim.models import load_any, save_model, zoo_entry
@@ -203,6 +250,7 @@ def export_cmd(
 
     Example: netslim export runs/cnn --out runs/cnn-artifact
     """
+    check_out(out, model)
     import torch
 
     from netslim.export import ExportConfig, save_artifact
@@ -250,7 +298,8 @@ def bench_cmd(
     from netslim.models import load_any
     from netslim.runtime import OrtRuntime, TorchRuntime
 
-    batches = [int(b) for b in batch.split(",") if b.strip()]
+    batches = parse_batches(batch)
+    check_threads(threads)
     runners: dict[str, object]
     if (Path(model) / "manifest.json").is_file():
         artifact = load_artifact(model, threads=threads)
@@ -306,8 +355,47 @@ from netslim.cli import verbs  # noqa: E402, F401 - registers prune, quantize, c
 
 
 def main() -> None:
+    """The console entry point: a NetslimError is one clear line (JSON with ``--json``) and exit code 2; anything
+    else is a netslim bug, reported in one line that names the log file holding the traceback (exit code 70)."""
+    as_json = "--json" in sys.argv[1:]
     try:
         app()
     except NetslimError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise SystemExit(2) from None
+        _fail(str(exc), type(exc).__name__, 2, as_json)
+    except KeyboardInterrupt:
+        _fail(
+            "interrupted; outputs are written atomically, so nothing half-written was left", "Interrupted", 130, as_json
+        )
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: a bug is reported with its log, never a bare traceback
+        log = _crash_log(exc)
+        _fail(
+            f"internal error ({type(exc).__name__}: {exc}); this is a netslim bug - the traceback is in {log}",
+            "InternalError",
+            70,
+            as_json,
+        )
+
+
+def _fail(message: str, kind: str, code: int, as_json: bool) -> None:
+    from rich.markup import escape
+
+    if as_json:
+        emit_json({"error": message, "kind": kind, "exit_code": code})
+    else:
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise SystemExit(code) from None
+
+
+def _crash_log(exc: BaseException) -> str:
+    import tempfile
+    import time
+    import traceback
+
+    directory = Path(os.environ.get("NETSLIM_LOG_DIR") or Path(tempfile.gettempdir()) / "netslim-logs")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path.write_text(f"netslim {' '.join(sys.argv[1:])}\n\n" + "".join(traceback.format_exception(exc)))
+        return str(path)
+    except OSError:
+        return "(no log: the log directory is not writable; set NETSLIM_LOG_DIR)"

@@ -12,7 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
-from netslim.cli.app import JsonFlag, app, console, emit_json, err_console, parse_shape
+from netslim.cli.app import (
+    JsonFlag,
+    app,
+    check_out,
+    check_threads,
+    console,
+    emit_json,
+    err_console,
+    parse_batches,
+    parse_shape,
+)
 from netslim.config import Config
 from netslim.errors import ConfigError
 
@@ -142,6 +152,7 @@ def prune(
 
     Example: netslim prune runs/cnn --data digits --ratio 0.5 --steps 2 --epochs 3 --out runs/cnn-pruned
     """
+    check_out(out, model)
     from netslim.structure import IterativePruneConfig, PruneConfig
     from netslim.train import DistillConfig, TrainConfig
 
@@ -180,6 +191,7 @@ def quantize(
 
     Example: netslim quantize runs/cnn --data digits --weights int8 --activations uint8 --out runs/cnn-int8
     """
+    check_out(out, model)
     from netslim.quant import QATConfig, QuantConfig
     from netslim.train import TrainConfig
 
@@ -226,6 +238,7 @@ def compress(
 
     Example: netslim compress runs/lenet --data mnist --sparsity 0.92 --out runs/lenet.nsc
     """
+    check_out(out, model, file=True)
     from netslim.compress import DeepCompressionConfig, SharingConfig, SparsityConfig, save_compressed
     from netslim.train import TrainConfig
 
@@ -281,6 +294,7 @@ def edit(
 
     Example: netslim edit seed_mlp --activation act1=tanh --low-rank fc1=16 --input-shape 1,8,8 --out runs/mlp-edit
     """
+    check_out(out, model)
     from netslim.structure import DecomposeConfig, KernelConfig, SeparableConfig, SwapActivationConfig
 
     inputs = Inputs(model, data, input_shape)
@@ -327,6 +341,7 @@ def run(
 
     Example: netslim run recipe.yaml runs/cnn --data digits --out runs/cnn-recipe
     """
+    check_out(out, model, str(recipe))
     import copy
 
     from netslim.transform import Recipe, apply_recipe
@@ -379,6 +394,7 @@ def optimize(
 
     Example: netslim optimize runs/cnn --data mnist --max-drop 0.2 --max-latency 2ms@1 --time-budget 15m --out runs/s
     """
+    check_threads(threads)
     if ladder:
         _ladder(model, data, out, max_drop, batch, threads, config, as_json)
         return
@@ -390,6 +406,7 @@ def optimize(
         if resume:
             result = join(out, trials=trials, seconds=parse_duration(time_budget) if time_budget else None, log=log)
         else:
+            check_out(out, model)
             inputs = Inputs(model, data, None)
             splits = inputs.require_data("optimize")
             if config is not None:
@@ -398,7 +415,7 @@ def optimize(
                     cfg = cfg.replace(storage=storage)
             else:
                 latency, latency_batch = parse_latency(max_latency) if max_latency else (None, 1)
-                sizes = _ints(batch, "--batch")
+                sizes = parse_batches(batch)
                 if latency is not None and latency_batch not in sizes:
                     sizes = sorted({*sizes, latency_batch})
                 budget = Budget(
@@ -414,7 +431,7 @@ def optimize(
                     budget=budget,
                     objectives=tuple(objective),
                     batch_sizes=tuple(sizes),
-                    objective_batch=_ints(batch, "--batch")[-1],
+                    objective_batch=parse_batches(batch)[-1],
                     threads=threads,
                     storage=storage,
                 )
@@ -500,7 +517,7 @@ def _ladder(
     if config is not None:
         cfg: Any = _load_yaml_config(config, OptimizeConfig)
     else:
-        sizes = _ints(batch, "--batch")
+        sizes = parse_batches(batch)
         cfg = OptimizeConfig(
             max_drop=(0.2 if max_drop is None else max_drop) / 100.0,
             batch_sizes=tuple(sizes),
@@ -515,20 +532,3 @@ def _ladder(
         return
     console.print(optimize_table(result, "before / after (held-out test accuracy, measured latency)"))
     console.print(f"chosen: {result.chosen}, {result.selection.speedup:.2f}x; wrote {out}", highlight=False)
-
-
-def _ints(text: str, flag: str) -> list[int]:
-    values = [_int(part.strip(), flag) for part in text.split(",") if part.strip()]
-    if not values:
-        raise ConfigError(f"{flag} expects comma-separated positive integers, got {text!r}")
-    return values
-
-
-def _floats(text: str, flag: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag} expects comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise ConfigError(f"{flag} expects comma-separated numbers, got {text!r}")
-    return values

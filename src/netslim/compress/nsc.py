@@ -2,7 +2,7 @@
 
 Layout (little-endian)::
 
-    b"NSC1" | uint32 header length | header (compact UTF-8 JSON) | payload
+    b"NSC2" | uint32 header length | header (compact UTF-8 JSON) | uint32 CRC-32 of the header | payload
 
 The header holds the architecture (``model.netslim_arch``, rebuilt with :func:`netslim.models.build_model`), the
 payload's byte count and CRC-32, and one entry per state_dict tensor, in order, each naming the lengths of its
@@ -55,7 +55,8 @@ from netslim.models.persist import rebuild
 
 __all__ = ["FORMAT", "EncodeConfig", "encode_model", "load_compressed", "save_compressed"]
 
-FORMAT, VERSION, MAGIC = "netslim-compressed", 1, b"NSC1"
+# version 2: a CRC-32 of the header follows it, so a flipped bit in the header is refused like one in the payload
+FORMAT, VERSION, MAGIC = "netslim-compressed", 2, b"NSC2"
 LENGTH_BITS = 5  # a Huffman code is stored as one 5-bit length per symbol (MAX_LENGTH = 24 < 32)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "int64": torch.int64, "uint8": torch.uint8}
 
@@ -152,7 +153,7 @@ def encode_model(model: nn.Module, config: EncodeConfig | None = None) -> bytes:
         "tensors": entries,
     }
     head = json.dumps(header, separators=(",", ":")).encode()
-    return MAGIC + struct.pack("<I", len(head)) + head + body
+    return MAGIC + struct.pack("<I", len(head)) + head + struct.pack("<I", zlib.crc32(head)) + body
 
 
 def save_compressed(model: nn.Module, path: str | Path, config: EncodeConfig | None = None) -> int:
@@ -170,9 +171,17 @@ def _read(path: Path) -> tuple[dict[str, Any], bytes]:
     if len(raw) < 8 or raw[:4] != MAGIC:
         raise DataError(f"{path}: not a netslim .nsc file (expected the magic {MAGIC!r}, got {raw[:4]!r})")
     (size,) = struct.unpack("<I", raw[4:8])
+    if 8 + size + 4 > len(raw):
+        raise DataError(f"{path}: truncated .nsc file ({len(raw)} bytes; its header alone claims {size})")
+    head = raw[8 : 8 + size]
+    (head_crc,) = struct.unpack("<I", raw[8 + size : 12 + size])
+    if zlib.crc32(head) != head_crc:
+        raise DataError(f"{path}: corrupt .nsc file (header CRC-32 mismatch); re-create it with save_compressed")
     try:
-        header = json.loads(raw[8 : 8 + size].decode())
-        body, expected, crc = raw[8 + size :], int(header["payload"]), int(header["crc32"])
+        header = json.loads(head.decode())
+        if not isinstance(header, dict) or not isinstance(header.get("tensors"), list):
+            raise ValueError("the header is not an object with a list of tensors")
+        body, expected, crc = raw[12 + size :], int(header["payload"]), int(header["crc32"])
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: corrupt or truncated .nsc header ({exc}); re-create it with save_compressed") from exc
     if header.get("format") != FORMAT or header.get("version") != VERSION:

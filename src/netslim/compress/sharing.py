@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from collections.abc import Mapping
 
 import torch
@@ -28,6 +27,7 @@ from netslim.compress.sparsity import prunable_layers, strip_masks_, tensor_attr
 from netslim.config import Config, check_range
 from netslim.data import ArrayDataset, Splits
 from netslim.errors import ConfigError
+from netslim.select import last_match, matches, require
 from netslim.train import TrainConfig, train_
 from netslim.transform import LayerChange, Record, transform
 
@@ -70,10 +70,7 @@ class SharingConfig(Config):
 
     def bits(self, name: str, module: nn.Module) -> int:
         bits = self.linear_bits if isinstance(module, nn.Linear) else self.conv_bits
-        for pattern, value in self.overrides.items():
-            if fnmatch.fnmatchcase(name, pattern):
-                bits = value
-        return bits
+        return int(last_match(name, self.overrides, bits))  # type: ignore[arg-type]
 
 
 def _check_bits(field: str, value: object) -> None:
@@ -180,13 +177,11 @@ def share_weights_(
     strip_masks_(model)
     layers = prunable_layers(model)
     names = [n for n, _ in layers]
-    for pattern in (*config.skip, *config.overrides):
-        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-            raise ConfigError(f"SharingConfig: {pattern!r} matches no conv/linear layer; layers: {names}")
+    require("SharingConfig", (*config.skip, *config.overrides), names, "conv/linear layer")
     params_before = sum(p.numel() for p in model.parameters())
     rows = []
     for name, module in layers:
-        if is_shared(module) or any(fnmatch.fnmatchcase(name, p) for p in config.skip):
+        if is_shared(module) or matches(name, config.skip):
             continue
         shape = tuple(weight_of(module).shape)
         row = dataclasses.asdict(share_layer_(module, config.bits(name, module), config.iterations))

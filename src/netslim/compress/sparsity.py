@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
-import fnmatch
 import itertools
 from collections.abc import Mapping
 
@@ -28,6 +27,7 @@ from torch.nn.utils import parametrize
 from netslim.config import Config, check_range, coerce_enum
 from netslim.data import ArrayDataset, Splits
 from netslim.errors import ConfigError
+from netslim.select import last_match, require
 from netslim.train import TrainConfig, train_
 from netslim.transform import LayerChange, Record, transform
 
@@ -93,13 +93,9 @@ class SparsityConfig(Config):
         """``{layer: final sparsity}`` for the prunable layer ``names``; a glob matching none is a ConfigError."""
         if not isinstance(self.sparsity, Mapping):
             return dict.fromkeys(names, float(self.sparsity))
-        out: dict[str, float] = {}
-        for pattern, value in self.sparsity.items():
-            hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-            if not hits:
-                raise ConfigError(f"SparsityConfig.sparsity: {pattern!r} matches no prunable layer; layers: {names}")
-            out.update(dict.fromkeys(hits, value))
-        return {n: out[n] for n in names if n in out}
+        require("SparsityConfig.sparsity", self.sparsity, names, "prunable layer")
+        chosen = {n: last_match(n, self.sparsity) for n in names}
+        return {n: float(v) for n, v in chosen.items() if v is not None}
 
 
 def _check_fraction(field: str, value: object) -> None:

@@ -5,7 +5,9 @@ each batch-size range; nothing is unpickled."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from netslim.errors import ConfigError, ModelLoadError
 from netslim.export.onnx import ExportConfig, ExportRecord, export_onnx
 
 FORMAT = "netslim-artifact"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest lists the SHA-256 of every file, checked on load
 
 
 @dataclasses.dataclass
@@ -65,9 +67,13 @@ def write_artifact(
                     f"write_artifact: extra file name {name!r} must be a bare file name other than model.onnx"
                 )
             (tmp / name).write_bytes(data)
+        hashes = {"model.onnx": hashlib.sha256(onnx_bytes).hexdigest()}
+        hashes.update({name: hashlib.sha256(data).hexdigest() for name, data in (files or {}).items()})
         payload = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
+            "run_id": atomic.RUN_ID,
+            "files": hashes,
             "model_file": "model.onnx",
             "input_shape": list(input_shape),
             "runtime": runtime or {"engine": "onnxruntime", "threads": threads, "mode": "latency"},
@@ -119,21 +125,79 @@ def load_artifact(directory: str | Path, *, threads: int | None = None) -> Artif
     if not manifest_path.is_file():
         raise ModelLoadError(f"{directory}: not a netslim artifact (no manifest.json); create one with netslim export")
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        manifest = json.loads(manifest_path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelLoadError(f"{manifest_path}: not valid JSON ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise ModelLoadError(f"{manifest_path}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
-    model_file = directory / manifest.get("model_file", "model.onnx")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ModelLoadError(f"{manifest_path}: format is {found!r}, expected {FORMAT!r}")
+    version = manifest.get("version")
+    if version not in (1, FORMAT_VERSION):
+        raise ModelLoadError(
+            f"{manifest_path}: version {version!r}; this netslim reads versions 1 and {FORMAT_VERSION}"
+        )
+    name = manifest.get("model_file", "model.onnx")
+    model_file = directory / _contained(name, manifest_path, "model_file")
     if not model_file.is_file():
         raise ModelLoadError(f"{model_file}: missing; the manifest names it as the model file")
-    spec = dict(manifest.get("runtime") or {})
-    if "name" in spec:  # version-1 manifests before engines: {"name": "onnxruntime", "threads": n}
-        spec = {"engine": spec.pop("name"), **spec}
-    policy = BatchPolicy.from_dict(spec, where=f"{manifest_path}: runtime")
+    _check_input_shape(manifest.get("input_shape"), manifest_path)
+    hashes = manifest.get("files")
+    if version == FORMAT_VERSION:
+        if not isinstance(hashes, dict) or name not in hashes:
+            raise ModelLoadError(f"{manifest_path}: lists no SHA-256 for {name}; the artifact is incomplete")
+        for file, digest in hashes.items():
+            path = directory / _contained(file, manifest_path, "files")
+            if not isinstance(digest, str):
+                raise ModelLoadError(f"{manifest_path}: files[{file!r}] must be a SHA-256 hex string, got {digest!r}")
+            if not path.is_file():
+                raise ModelLoadError(f"{path}: missing; the manifest lists it")
+            if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                raise ModelLoadError(
+                    f"{path}: its SHA-256 differs from the manifest's: the file was changed or swapped after netslim "
+                    "wrote it; re-export the artifact"
+                )
+    try:
+        spec = dict(manifest.get("runtime") or {})
+        if "name" in spec:  # version-1 manifests before engines: {"name": "onnxruntime", "threads": n}
+            spec = {"engine": spec.pop("name"), **spec}
+        policy = BatchPolicy.from_dict(spec, where=f"{manifest_path}: runtime")
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a hand-edited or damaged policy
+        if isinstance(exc, ConfigError):
+            raise
+        raise ModelLoadError(
+            f"{manifest_path}: the runtime policy is malformed ({type(exc).__name__}: {exc})"
+        ) from None
     for name in policy.files:
         if not (directory / name).is_file():
             raise ModelLoadError(f"{directory / name}: missing; the manifest's runtime policy names it")
+    for file in policy.files:
+        if version == FORMAT_VERSION and file not in (hashes or {}):
+            raise ModelLoadError(f"{manifest_path}: the runtime policy names {file}, which the manifest does not list")
+    cores = os.cpu_count() or 1
     if threads is not None:  # the caller's thread count wins over the measured choice
         policy = BatchPolicy(tuple((b, dataclasses.replace(s, threads=threads)) for b, s in policy.rules))
+    # a thread count recorded on a bigger machine (or edited by hand) is capped at this machine's cores
+    policy = BatchPolicy(
+        tuple((b, dataclasses.replace(s, threads=min(s.threads, cores)) if s.threads else s) for b, s in policy.rules)
+    )
     return Artifact(directory, manifest, policy.open(model_file))
+
+
+def _contained(name: Any, manifest: Path, field: str) -> str:
+    """A file name the manifest gives must be a bare name inside the artifact directory (no path, no '..')."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ModelLoadError(
+            f"{manifest}: {field} names {name!r}, which is not a file inside the artifact directory; refusing to "
+            "load a file from elsewhere"
+        )
+    return name
+
+
+def _check_input_shape(shape: Any, manifest: Path) -> None:
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or len(shape) > 8
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 < s <= 1 << 20 for s in shape)
+    ):
+        raise ModelLoadError(f"{manifest}: input_shape must be a list of positive sizes, got {shape!r}")

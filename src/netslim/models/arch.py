@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from torch import nn
@@ -158,6 +159,8 @@ def _shape(value: Any, source: str) -> tuple[int, ...] | None:
         return None
     if not isinstance(value, list | tuple) or not value or not all(isinstance(s, int) and 0 < s < 2**20 for s in value):
         raise ModelLoadError(f"{source}: 'input_shape' must be a list of positive sizes, got {value!r}")
+    if len(value) > 8 or math.prod(value) > 1 << 26:  # bounded before anything is built for it
+        raise ModelLoadError(f"{source}: 'input_shape' {value!r} is implausibly large for one sample")
     return tuple(value)
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from netslim import atomic
 from netslim.errors import ModelLoadError
 from netslim.models.arch import Architecture, ModuleEdit, QuantEdit, architecture_of
+from netslim.models.layers import rule_for
 from netslim.models.zoo import build_model
 
 FORMAT = "netslim-model"
@@ -71,11 +72,12 @@ def load_model(directory: str | Path) -> nn.Module:
     if not meta_path.is_file() or not weights_path.is_file():
         raise ModelLoadError(f"{directory}: expected a netslim model directory with model.json and weights.pt")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        meta = json.loads(meta_path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelLoadError(f"{meta_path}: not valid JSON ({exc})") from exc
-    if meta.get("format") != FORMAT:
-        raise ModelLoadError(f"{meta_path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ModelLoadError(f"{meta_path}: format is {found!r}, expected {FORMAT!r}")
     arch = Architecture.from_dict(meta.get("architecture"), f"{meta_path}: architecture")
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
@@ -131,26 +133,17 @@ def apply_quant(model: nn.Module, entries: list[QuantEdit], state: dict[str, tor
         _REBUILDERS["quant"](model, entry, state)
 
 
-# Layers whose widths structural transforms change; load_model rebuilds them at the saved tensor shapes.
-RESHAPABLE = (
-    nn.modules.conv._ConvNd,
-    nn.Linear,
-    nn.modules.batchnorm._BatchNorm,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.Embedding,
-)
-
-
 def reconcile_shapes(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
-    """Resize every reshapable layer whose saved tensors differ in shape (a pruned model), in place.
+    """Resize every layer with a rule (``models.layers``) whose saved tensors differ in shape (a pruned model), in
+    place.
 
     Shape-driven and model-agnostic: each parameter/buffer is replaced by an empty tensor of the saved shape (the
     state_dict fills it) and the layer's size attributes are re-derived from the weights. Returns the layers changed.
     """
     changed = []
     for name, module in model.named_modules():
-        if not isinstance(module, RESHAPABLE):
+        rule = rule_for(module)
+        if rule is None:
             continue
         old = {"in": getattr(module, "in_channels", 0), "groups": getattr(module, "groups", 1)}
         resized = False
@@ -166,36 +159,9 @@ def reconcile_shapes(model: nn.Module, state: dict[str, torch.Tensor]) -> list[s
                 module.register_buffer(attr, empty)
             resized = True
         if resized:
-            _sync_sizes(module, old)
+            rule.sync(module, old)
             changed.append(name)
     return changed
-
-
-def _sync_sizes(module: nn.Module, old: dict[str, int]) -> None:
-    if isinstance(module, nn.modules.conv._ConvNd):
-        w = module.weight.shape
-        depthwise = old["groups"] > 1 and old["groups"] == old["in"] and w[1] == 1
-        if module.transposed:
-            module.in_channels = w[0]
-            module.groups = w[0] if depthwise else module.groups
-            module.out_channels = w[1] * module.groups
-        else:
-            module.out_channels = w[0]
-            module.groups = w[0] if depthwise else module.groups
-            module.in_channels = w[1] * module.groups
-    elif isinstance(module, nn.Linear):
-        module.out_features, module.in_features = module.weight.shape
-    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-        ref = module.weight if module.weight is not None else module.running_mean
-        module.num_features = ref.shape[0]  # type: ignore[union-attr]
-    elif isinstance(module, nn.LayerNorm) and module.weight is not None:
-        module.normalized_shape = tuple(module.weight.shape)
-    elif isinstance(module, nn.GroupNorm) and module.weight is not None:
-        if module.num_groups == module.num_channels:
-            module.num_groups = module.weight.shape[0]
-        module.num_channels = module.weight.shape[0]
-    elif isinstance(module, nn.Embedding):
-        module.num_embeddings, module.embedding_dim = module.weight.shape
 
 
 def _replace_blocks(model: nn.Module, replaced: dict[str, str]) -> None:
@@ -309,5 +275,19 @@ def load_any(spec: str, input_shape: tuple[int, ...] | None = None, num_classes:
     """A zoo name (built with random weights for ``input_shape``) or a saved model directory."""
     path = Path(spec)
     if path.is_dir():
+        if not (path / "model.json").is_file() and (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"{path}: a Hugging Face model directory; the command line reads netslim model directories - load it "
+                "with transformers in Python and pass the model to netslim (a front door for it is planned)"
+            )
         return load_model(path)
+    if path.is_file():
+        kind = {".onnx": "an ONNX file", ".keras": "a Keras file", ".pt": "a torch file", ".pth": "a torch file"}
+        what = kind.get(path.suffix.lower(), "a file")
+        raise ModelLoadError(
+            f"{path}: is {what}; netslim loads a zoo name (see 'netslim zoo') or a directory written by save_model / "
+            "--out (ONNX and Keras inputs are not supported yet)"
+        )
+    if path.suffix or "/" in spec or spec.startswith("."):
+        raise ModelLoadError(f"{path}: no such file or directory; give a zoo name or a saved model directory")
     return build_model(spec, input_shape or (1, 28, 28), num_classes)

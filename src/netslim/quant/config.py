@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from collections.abc import Mapping
 
 from torch import nn
@@ -23,6 +22,7 @@ from netslim.quant.cpu import integer_kernels_saturate
 from netslim.quant.modules import QuantSpec, quantizable
 from netslim.quant.observers import ObserverKind
 from netslim.quant.qtypes import Granularity, qtype
+from netslim.select import last_match, matches, require
 from netslim.train.config import TrainConfig
 
 __all__ = ["QATConfig", "QuantConfig", "QuantScheme", "select_layers"]
@@ -78,10 +78,7 @@ class QuantScheme(Config):
 
     def spec(self, name: str, *, lsq: bool = False) -> QuantSpec:
         """The QuantSpec of layer ``name``: the last override whose glob matches wins over ``weights``."""
-        weights = self.weights
-        for pattern, value in self.overrides.items():
-            if fnmatch.fnmatchcase(name, pattern):
-                weights = value
+        weights = str(last_match(name, self.overrides, self.weights))
         if self.reduce_range and weights == "int8" and self.activations is not None:  # weight-only computes in fp32
             weights = "int7"
         options = (("percentile", self.percentile),) if self.observer is ObserverKind.PERCENTILE else ()
@@ -153,9 +150,5 @@ def select_layers(model: nn.Module, scheme: QuantScheme) -> list[tuple[str, nn.M
     names = [name for name, _ in layers]
     owner = type(scheme).__name__
     for field, patterns in (("skip", scheme.skip), ("overrides", tuple(scheme.overrides))):
-        for pattern in patterns:
-            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-                raise ConfigError(
-                    f"{owner}.{field}: {pattern!r} matches no quantizable layer; quantizable layers are {names}"
-                )
-    return [(n, m) for n, m in layers if not any(fnmatch.fnmatchcase(n, p) for p in scheme.skip)]
+        require(f"{owner}.{field}", patterns, names, "quantizable layer")
+    return [(n, m) for n, m in layers if not matches(n, scheme.skip)]

@@ -20,6 +20,7 @@ import numpy as np
 
 from netslim.errors import ConfigError, ModelLoadError
 
+PRECISIONS = ("f32", "bf16")
 MODES = ("latency", "throughput")
 
 
@@ -49,12 +50,15 @@ class OvRuntime:
         threads: int | None = 1,
         mode: str = "latency",
         streams: int | None = None,
+        precision: str = "f32",
         name: str = "openvino",
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"OvRuntime.mode must be one of {MODES}, got {mode!r}")
         if threads is not None and threads < 1:
             raise ConfigError(f"OvRuntime.threads must be >= 1 or None, got {threads}")
+        if precision not in PRECISIONS:
+            raise ConfigError(f"OvRuntime.precision must be one of {PRECISIONS}, got {precision!r}")
         if streams is not None and streams < 1:
             raise ConfigError(f"OvRuntime.streams must be >= 1 or None, got {streams}")
         ov = _import_openvino()
@@ -76,7 +80,8 @@ class OvRuntime:
         settings: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY" if mode == "latency" else "THROUGHPUT",
             "NUM_STREAMS": self.streams,
-            "INFERENCE_PRECISION_HINT": "f32",
+            # f32 unless asked: the CPU plugin otherwise picks bf16 by itself, lossy and slow without AMX/AVX512-BF16
+            "INFERENCE_PRECISION_HINT": precision,
         }
         if threads is not None:
             settings["INFERENCE_NUM_THREADS"] = threads
@@ -87,6 +92,7 @@ class OvRuntime:
         self.name = name
         self.threads = threads
         self.mode = mode
+        self.precision = precision
         self.output_names = [o.get_any_name() for o in self.compiled.outputs]
         self._request = self.compiled.create_infer_request()
         self._queue = ov.AsyncInferQueue(self.compiled, self.streams) if self.streams > 1 else None
@@ -124,4 +130,11 @@ class OvRuntime:
         return self.run_all(x)[0]
 
 
-__all__ = ["MODES", "OvRuntime", "openvino_available"]
+def bf16_supported() -> bool:
+    """Whether this CPU computes bf16 natively (AMX or AVX512-BF16): only there is bf16 worth timing."""
+    from netslim.quant.cpu import cpu_flags
+
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
+__all__ = ["MODES", "PRECISIONS", "OvRuntime", "bf16_supported", "openvino_available"]

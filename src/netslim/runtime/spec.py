@@ -23,12 +23,19 @@ class RuntimeSpec:
     threads: int | None = None
     mode: str = "latency"  # openvino: "throughput" runs parallel streams
     file: str | None = None  # another model file beside the policy's main one (None: the main file)
+    precision: str = "f32"  # openvino: "bf16" where the CPU computes it natively
 
     def __post_init__(self) -> None:
         if self.file is not None and (not self.file or Path(self.file).name != self.file):
             raise ConfigError(f"RuntimeSpec.file must be a bare file name inside the artifact, got {self.file!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"RuntimeSpec.engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)):
+            raise ConfigError(f"RuntimeSpec.threads must be an integer or null, got {self.threads!r}")
+        if not isinstance(self.mode, str):
+            raise ConfigError(f"RuntimeSpec.mode must be a string, got {self.mode!r}")
+        if self.precision not in ("f32", "bf16") or (self.precision == "bf16" and self.engine != "openvino"):
+            raise ConfigError(f"RuntimeSpec.precision must be 'f32' (or 'bf16' on openvino), got {self.precision!r}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"RuntimeSpec.threads must be >= 1 or null, got {self.threads}")
 
@@ -37,13 +44,14 @@ class RuntimeSpec:
         threads = "auto" if self.threads is None else str(self.threads)
         mode = "" if self.mode == "latency" else f"-{self.mode}"
         file = "" if self.file is None else f"[{self.file}]"
-        return f"{self.engine}{mode}-t{threads}{file}"
+        precision = "" if self.precision == "f32" else f"-{self.precision}"
+        return f"{self.engine}{precision}{mode}-t{threads}{file}"
 
     def open(self, model: str | Path | bytes) -> Runtime:
         if self.engine == "openvino":
             from netslim.runtime.openvino import OvRuntime
 
-            return OvRuntime(model, threads=self.threads, mode=self.mode, name=self.label)
+            return OvRuntime(model, threads=self.threads, mode=self.mode, precision=self.precision, name=self.label)
         from netslim.runtime.ort import OrtRuntime
 
         return OrtRuntime(model, threads=self.threads, name=self.label)
@@ -52,6 +60,8 @@ class RuntimeSpec:
         data = dataclasses.asdict(self)
         if self.file is None:
             del data["file"]
+        if self.precision == "f32":
+            del data["precision"]
         return data
 
     @classmethod

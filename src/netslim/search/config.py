@@ -13,7 +13,7 @@ from netslim.train import DistillConfig, TrainConfig
 __all__ = ["OBJECTIVES", "Budget", "SearchConfig", "parse_bytes", "parse_duration", "parse_latency"]
 
 OBJECTIVES = ("latency", "accuracy", "size")
-FORMATS = ("fp32", "int8", "int8-mixed", "int4-weight")
+FORMATS = ("fp32", "bf16", "int8", "int8-mixed", "int4-weight")
 EXPORTS = ("qdq", "qoperator")
 
 
@@ -81,7 +81,7 @@ class SearchConfig(Config):
     ratio_step: float = 0.0625
     stages: int = 2
     importance: tuple[str, ...] = ("l1", "l2", "taylor")
-    epochs: tuple[int, ...] = (1, 2, 4)
+    epochs: tuple[int, ...] = (1, 2, 4, 6)
     prune_steps: int = 2
     formats: tuple[str, ...] = FORMATS
     exports: tuple[str, ...] = EXPORTS

@@ -326,7 +326,10 @@ def _trial(ctx: Context, trial: Any) -> list[float]:
         trial.set_user_attr("pruned_because", str(exc))
         raise optuna.TrialPruned(str(exc)) from exc
     runtimes = {}
-    for spec in ctx.specs:
+    specs = ctx.specs
+    if plan.format == "bf16":  # the fp32 graph, run by OpenVINO in bf16 (AMX / AVX512-BF16)
+        specs = [dataclasses.replace(s, precision="bf16") for s in ctx.specs if s.engine == "openvino"]
+    for spec in specs:
         if plan.export == "qoperator" and qconfig is not None and spec.engine != "onnxruntime":
             continue
         try:
@@ -411,7 +414,7 @@ def _rank(ctx: Context, row: dict[str, Any]) -> tuple[float, ...]:
 def _keep(ctx: Context, row: dict[str, Any], onnx_bytes: bytes) -> None:
     """Write the trial's record, and replace RUN/best when this trial ranks better (same machine only)."""
     atomic.write_json(ctx.run / "trials" / f"{row['number']:04d}.json", row)
-    with _locked(ctx.run / ".best.lock"):
+    with _locked(ctx.run / ".best-choice.lock"):
         current = ctx.run / "best" / "manifest.json"
         if current.is_file():
             best = json.loads(current.read_text()).get("trial", {})
@@ -532,6 +535,8 @@ def search(
         return join(run, log=say, _started=started)
     if meta_path.is_file():
         raise ConfigError(f"{run} already holds a search; continue it with --resume or choose another --out")
+    if run.is_file() or (run.is_dir() and any(run.iterdir())):
+        atomic.check_output_dir(run)  # a directory of the user's files is refused, never written into
     config = config or SearchConfig()
     run.mkdir(parents=True, exist_ok=True)
     save_model(copy.deepcopy(model).eval(), run / "original")
@@ -637,19 +642,25 @@ def _finish(ctx: Context, study: Any, started: float) -> SearchResult:
         data = _trial_bytes(ctx, chosen)
         test = _accuracy(RuntimeSpec("onnxruntime", None).open(data), ctx.splits.test)
         chosen = {**chosen, "test_accuracy": test}
+        policy, files = _final_policy(ctx, chosen)
+        by_file = {
+            name: _accuracy(RuntimeSpec("onnxruntime", None).open(g), ctx.splits.test) for name, g in files.items()
+        }
         write_artifact(
             ctx.run / "artifact",
             data,
             ctx.splits.input_shape,
+            files=files,
             manifest={
                 "trial": chosen,
                 "budget_met": not misses,
                 "misses": misses,
                 "test_accuracy": test,
+                "test_accuracy_by_file": {"model.onnx": test, **by_file},
                 "original_test_accuracy": evaluate(ctx.model, ctx.splits.test).accuracy,
                 "source": "netslim search",
             },
-            runtime=_policy(chosen),
+            runtime=policy,
         )
         artifact = str(ctx.run / "artifact")
     result = SearchResult(
@@ -709,16 +720,22 @@ def _original_row(ctx: Context) -> dict[str, Any]:
 
 
 def _rescreen(ctx: Context, finalists: list[dict[str, Any]]) -> dict[str, Any]:
-    """The finalists and the original timed again side by side (select_runtime: never slower than the original's
-    fastest fp32 runtime); returns the chosen row."""
+    """The finalists (on every runtime their trials measured fastest at some batch size) and the original timed
+    again side by side (select_runtime: never slower than the original's fastest fp32 runtime). Returns the chosen
+    row (the fastest at the objective batch) with ``by_batch``: the fastest candidate at every batch size, which
+    may be another finalist or the original (the artifact then holds one graph per such choice)."""
     candidates = [Candidate(f"original/{spec.label}", spec.open(ctx.original_onnx), True) for spec in ctx.specs]
-    by_name: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, tuple[dict[str, Any], RuntimeSpec]] = {
+        f"original/{spec.label}": (_original_row(ctx), spec) for spec in ctx.specs
+    }
     for row in finalists:
         data = _trial_bytes(ctx, row)
-        spec = RuntimeSpec(**row["runtime"][str(ctx.config.objective_batch)])
-        name = f"trial-{row['number']}/{spec.label}"
-        candidates.append(Candidate(name, spec.open(data)))
-        by_name[name] = row
+        specs = {json.dumps(s, sort_keys=True): s for s in row["runtime"].values()}
+        for spec_dict in specs.values():
+            spec = RuntimeSpec(**spec_dict)
+            name = f"trial-{row['number']}/{spec.label}"
+            candidates.append(Candidate(name, spec.open(data)))
+            by_name[name] = (row, spec)
     selection = select_runtime(
         candidates,
         ctx.splits.input_shape,
@@ -727,16 +744,58 @@ def _rescreen(ctx: Context, finalists: list[dict[str, Any]]) -> dict[str, Any]:
         timing=TimingConfig(warmup=ctx.config.timing.warmup, repeats=ctx.config.timing.repeats * 2),
     )
     ctx.log(f"finalists timed again: {selection.chosen} ({selection.speedup:.2f}x the original)")
-    if selection.chosen not in by_name:  # never slower than the original: it is the answer when nothing beats it
-        return {**_original_row(ctx), "rescreen": selection.to_dict()}
-    row = by_name[selection.chosen]
-    with _locked(ctx.run / ".best.lock"):
-        data = _trial_bytes(ctx, row)
-        write_artifact(
-            ctx.run / "best",
-            data,
-            ctx.splits.input_shape,
-            manifest={"trial": row, "budget_met": True, "source": "netslim search (rescreened)"},
-            runtime=_policy(row),
-        )
-    return {**row, "rescreen": selection.to_dict()}
+    measured = {m.name: m for m in selection.measured}
+    by_batch = {}
+    for batch in ctx.config.batch_sizes:
+        if batch == ctx.config.objective_batch:
+            name = selection.chosen
+        else:
+            name = min(measured, key=lambda n: _median(measured[n], batch))
+        row, spec = by_name[name]
+        by_batch[str(batch)] = {"candidate": name, "number": row["number"], "spec": spec.to_dict()}
+    chosen, _ = by_name[selection.chosen]
+    chosen = {**chosen, "rescreen": selection.to_dict(), "by_batch": by_batch}
+    if chosen["number"] >= 0:
+        with _locked(ctx.run / ".best-choice.lock"):
+            write_artifact(
+                ctx.run / "best",
+                _trial_bytes(ctx, chosen),
+                ctx.splits.input_shape,
+                manifest={"trial": chosen, "budget_met": True, "source": "netslim search (rescreened)"},
+                runtime=_policy(chosen),
+            )
+    return chosen
+
+
+def _median(measured: Any, batch: int) -> float:
+    return float(measured.timings[batch].median_ms)
+
+
+def _final_policy(ctx: Context, chosen: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The artifact's runtime policy and its extra graphs: per batch size the candidate measured fastest there."""
+    by_batch = chosen.get("by_batch")
+    if not by_batch:
+        return _policy(chosen), {}
+    rows = {row["number"]: row for row in _rows_on_disk(ctx)}
+    rows[-1] = _original_row(ctx)
+    files: dict[str, bytes] = {}
+    rules = []
+    for batch, pick in sorted(by_batch.items(), key=lambda kv: int(kv[0])):
+        spec = RuntimeSpec(**pick["spec"])
+        if pick["number"] != chosen["number"]:
+            file = "model-original.onnx" if pick["number"] < 0 else f"model-trial-{pick['number']}.onnx"
+            if file not in files:
+                files[file] = _trial_bytes(ctx, rows[pick["number"]])
+            spec = dataclasses.replace(spec, file=file)
+        rules.append((int(batch), spec))
+    return BatchPolicy(tuple(rules)).to_dict(), files
+
+
+def _rows_on_disk(ctx: Context) -> list[dict[str, Any]]:
+    rows = []
+    for path in (ctx.run / "trials").glob("*.json"):
+        try:
+            rows.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return rows

@@ -14,6 +14,8 @@ from netslim.analyze import profile
 from netslim.data import Splits, calibration_subset, example_batch
 from netslim.quant import QuantConfig, quantize_
 from netslim.quant.cpu import cpu_flags
+from netslim.runtime import openvino_available
+from netslim.runtime.openvino import bf16_supported
 from netslim.search.config import SearchConfig
 from netslim.structure import analyze_structure
 
@@ -94,6 +96,8 @@ class Space:
         if "int8" in self.formats:
             seeds.append({**base, "ratio": middle, "format": "int8"})
         seeds.append({**base, "ratio": deeper, "format": "fp32"})
+        deepest = min(self.ratios, key=lambda r: abs(r - 0.75))
+        seeds.append({**base, "ratio": deepest, "epochs": max(self.epochs), "format": "fp32"})
         return seeds
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +130,8 @@ def build_space(model: nn.Module, splits: Splits, config: SearchConfig) -> Space
         sensitive = [min(sqnr, key=lambda n: sqnr[n])]  # mixed then differs from int8 by its weakest layer
     linear = sum(row.macs for row in prof.layers if row.type == "Linear")
     formats = [f for f in config.formats if f != "int4-weight" or linear >= prof.total_macs / 3]
+    bf16 = "openvino" in config.engines and openvino_available() and bf16_supported()
+    formats = [f for f in formats if f != "bf16" or bf16]  # only where the CPU computes bf16 natively
     if len(sqnr) < 2:
         formats = [f for f in formats if f != "int8-mixed"]  # one quantizable layer: mixed would be fp32
     count = math.floor(config.max_ratio / config.ratio_step + 1e-9)

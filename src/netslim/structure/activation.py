@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 import torch
@@ -31,6 +30,7 @@ from torch import nn
 from netslim.config import Config, check_range, coerce_enum
 from netslim.errors import ConfigError
 from netslim.models.persist import module_spec, set_fused_activation
+from netslim.select import matches
 from netslim.structure.edit import note_edit, replace, run_edit
 from netslim.transform import LayerChange, Record, transform
 
@@ -174,9 +174,9 @@ def _select(model: nn.Module, found: dict[str, tuple[Any, str | None]], key: str
         return hits
     if not isinstance(key, str):
         raise ConfigError(f"swap_activation_: keys are name globs or activation types, got {key!r}")
-    hits = [n for n in found if fnmatchcase(n, key)]
+    hits = [n for n in found if matches(n, (key,))]
     if not hits:
-        other = next((n for n, _ in model.named_modules() if n and fnmatchcase(n, key)), None)
+        other = next((n for n, _ in model.named_modules() if n and matches(n, (key,))), None)
         if other is not None:
             seen = type(model.get_submodule(other)).__name__
             raise ConfigError(f"swap_activation_: layer {other!r} is a {seen}, not an activation")

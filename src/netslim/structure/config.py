@@ -9,6 +9,11 @@ from typing import Any
 
 from netslim.config import Config, check_range, coerce_enum
 from netslim.errors import ConfigError
+from netslim.select import matches
+
+
+def matches_any(names: list[str], glob: str) -> bool:
+    return any(matches(name, (glob,)) for name in names)
 
 
 class Importance(str, enum.Enum):
@@ -78,10 +83,8 @@ class PruneConfig(Config):
     def ratio_for(self, producers: list[str], *, heads: bool = False) -> float:
         """The ratio of a group: the first ``per_layer`` glob matching one of its producing layers, else ``heads``
         for an attention-head group when set, else ``ratio``."""
-        from fnmatch import fnmatchcase
-
         for glob, ratio in self.per_layer.items():
-            if any(fnmatchcase(name, glob) for name in producers):
+            if matches_any(producers, glob):
                 return float(ratio)
         return float(self.heads if heads and self.heads is not None else self.ratio)
 

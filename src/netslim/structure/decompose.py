@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable
-from fnmatch import fnmatchcase
 from typing import Any
 
 import torch
@@ -35,6 +34,7 @@ from torch import nn
 from netslim.bench.timing import TimingConfig, compare
 from netslim.config import Config, check_range, coerce_enum
 from netslim.errors import ConfigError
+from netslim.select import matches
 from netslim.structure.edit import (
     FactorChange,
     capture_inputs,
@@ -152,7 +152,7 @@ def decompose_(
 
 
 def _ignored(name: str, config: DecomposeConfig) -> bool:
-    return any(fnmatchcase(name, glob) for glob in config.ignore)
+    return matches(name, config.ignore)
 
 
 def _ineligible(layer: nn.Module, parent: nn.Module, config: DecomposeConfig) -> str:

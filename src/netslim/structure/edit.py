@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 import torch
@@ -15,6 +14,7 @@ from netslim.analyze.profile import ModelProfile, profile
 from netslim.errors import ConfigError
 from netslim.models.arch import ModuleEdit, architecture_of
 from netslim.models.persist import module_spec, replace_module
+from netslim.select import matches, select
 from netslim.transform import LayerChange, Record
 
 
@@ -53,19 +53,20 @@ def select_layers(verb: str, selectors: Iterable[str], model: nn.Module, kinds: 
     names the layer it hit of another type, or the candidates."""
     candidates = [n for n, m in model.named_modules() if n and isinstance(m, kinds)]
     wanted = " / ".join(k.__name__ for k in kinds)
-    chosen: list[str] = []
     for glob in selectors:
-        hits = [n for n in candidates if fnmatchcase(n, glob)]
-        if not hits:
-            other = next((n for n, _ in model.named_modules() if n and fnmatchcase(n, glob)), None)
+        if not matching(candidates, glob):
+            other = next((n for n, _ in model.named_modules() if n and matches(n, (glob,))), None)
             if other is not None:
                 seen = type(model.get_submodule(other)).__name__
                 raise ConfigError(f"{verb}: layer {other!r} is a {seen}; {verb} edits {wanted} layers")
-            raise ConfigError(
-                f"{verb}: selector {glob!r} matches no {wanted} layer; candidates: {', '.join(candidates)}"
-            )
-        chosen += [n for n in hits if n not in chosen]
+    chosen: list[str] = []
+    for glob in selectors:  # in the order of the selectors, each layer once
+        chosen += [n for n in select(candidates, [glob], field=verb, what=f"{wanted} layer") if n not in chosen]
     return chosen
+
+
+def matching(candidates: list[str], glob: str) -> list[str]:
+    return [n for n in candidates if matches(n, (glob,))]
 
 
 def capture_inputs(model: nn.Module, example: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:

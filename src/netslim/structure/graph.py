@@ -22,6 +22,7 @@ import torch
 from torch import fx, nn
 from torch.utils._pytree import tree_leaves
 
+from netslim.models.layers import layer_types
 from netslim.structure.attention import MHA_REASON, mha_heads, split_heads
 from netslim.structure.capture import Capture, capture, owner, scope
 from netslim.structure.flow import RULES
@@ -30,7 +31,7 @@ from netslim.structure.layout import Atoms, Layout
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
-LAYERS = (*CONVS, nn.Linear, *NORMS, nn.Embedding)
+LAYERS = layer_types()  # every layer type with a rule in models.layers (slicing, weight axis, resizing at load)
 _CONV_OPS = {"conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d", "conv_transpose2d"}
 _CONV_OPS |= {"conv_transpose3d"}
 _NORM_OPS = {"batch_norm", "_native_batch_norm_legit_no_training", "native_batch_norm", "layer_norm", "group_norm"}

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class Dim(str, enum.Enum):
-    """Which side of a layer a group slices: its produced channels (``out``) or its consumed channels (``in``).
-
-    Norm layers and depthwise convs map channel ``i`` to channel ``i`` and are listed as ``out``."""
-
-    OUT = "out"
-    IN = "in"
+from netslim.models.layers import Dim
 
 
 @dataclass(frozen=True)

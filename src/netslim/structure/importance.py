@@ -14,9 +14,9 @@ from torch import nn
 
 from netslim.data import ArrayDataset, Splits
 from netslim.errors import ConfigError
+from netslim.models.layers import weight_axis
 from netslim.structure.config import Importance
 from netslim.structure.group import Group, Member
-from netslim.structure.slicing import weight_axis
 
 Batches = Splits | ArrayDataset | Iterable[tuple[torch.Tensor, torch.Tensor]]
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding)

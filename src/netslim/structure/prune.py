@@ -21,14 +21,14 @@ from torch import nn
 from netslim.analyze.profile import profile
 from netslim.errors import ConfigError
 from netslim.models.arch import architecture_of
+from netslim.models.layers import slice_layer
 from netslim.models.persist import set_head_count
-from netslim.structure import slicing
+from netslim.select import matches, require
 from netslim.structure.config import Importance, PruneConfig, RemoveChannelsConfig, ResizeConfig, Scope
 from netslim.structure.graph import analyze_structure
 from netslim.structure.group import Group, StructureReport
 from netslim.structure.importance import Batches, group_importance, taylor_saliency
 from netslim.structure.record import GroupChange, layer_changes, weight_shape
-from netslim.structure.select import check_selectors, matches
 from netslim.transform import Record, transform
 
 Plan = dict[str, tuple[Group, list[int]]]  # group name -> (group, channels to remove)
@@ -51,8 +51,8 @@ def prune_(
     example = require_example("prune_", example, data)
     report = analyze_structure(model, example)
     names = report.layer_names()
-    check_selectors("PruneConfig.per_layer", config.per_layer, names)
-    check_selectors("PruneConfig.ignore", config.ignore, names)
+    require("PruneConfig.per_layer", config.per_layer, names)
+    require("PruneConfig.ignore", config.ignore, names)
     groups = [g for g in report.prunable if not any(matches(p, config.ignore) for p in g.producers)]
     scores = _scores(model, groups, Importance(config.importance), data, config)
     uniform = groups if config.scope is Scope.UNIFORM else [g for g in groups if g.is_heads]
@@ -79,7 +79,7 @@ def resize_(
     example = require_example("resize_", example, data)
     widths = config.widths
     report = analyze_structure(model, example)
-    check_selectors("ResizeConfig.widths", widths, [p for g in report.groups for p in g.producers])
+    require("ResizeConfig.widths", widths, [p for g in report.groups for p in g.producers])
     scoring = PruneConfig(importance=config.importance, seed=config.seed)
     targets: dict[str, tuple[Group, int]] = {}
     for glob, width in widths.items():
@@ -213,7 +213,7 @@ def _apply(model: nn.Module, example: torch.Tensor, plan: Plan, verb: str, confi
         for group, drop in work:
             for m in group.members:
                 keep = torch.tensor([p for p, c in enumerate(m.channels) if c not in drop], dtype=torch.long)
-                slicing.apply(m.module, model.get_submodule(m.module), m.dim, keep)
+                slice_layer(m.module, model.get_submodule(m.module), m.dim, keep)
     _set_heads(model, work)
     _mark_arch(model, touched)
     after = profile(model, example=example, measure_latency=False)

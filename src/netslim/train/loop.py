@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from netslim.data import ArrayDataset, Splits
-from netslim.errors import ConfigError, DataError
+from netslim.errors import ConfigError, DataError, TrainingDivergedError
 from netslim.train.config import Optimizer, TrainConfig
 from netslim.train.evaluate import evaluate
 from netslim.train.optim import make_optimizer, make_schedule
@@ -164,6 +164,12 @@ def train_(
             if not full_batch:
                 _step(model, optimizer, schedule, config)
             value = loss.detach().item()
+            if not math.isfinite(value):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epoch}, step {step}: the loss is {value} (lr {_lr(optimizer):.3g}, "
+                    f"{config.optimizer if isinstance(config.optimizer, str) else config.optimizer.value}); nothing "
+                    "was saved. Lower TrainConfig.lr (--lr), set max_grad_norm, or check the data for NaN/Inf"
+                )
             model_loss += value * len(y)
             seen += len(y)
             if callback:
@@ -189,6 +195,10 @@ def train_(
         model.load_state_dict(best_state)
     model.eval()
     return record
+
+
+def _lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
 
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any, config: TrainConfig) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from netslim.errors import ConfigError
+from netslim.select import matches, require
 
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
 
@@ -17,13 +16,8 @@ def regularized_weights(model: nn.Module, layers: Sequence[str] = ()) -> list[to
     """The weights netslim regularizes: those of conv and linear layers whose names match a glob in ``layers``
     (all of them when ``layers`` is empty). A glob that matches no such layer is a ConfigError."""
     named = [(name, m) for name, m in model.named_modules() if isinstance(m, _WEIGHTED) and m.weight.requires_grad]
-    for pattern in layers:
-        if not any(fnmatch.fnmatchcase(name, pattern) for name, _ in named):
-            raise ConfigError(
-                f"TrainConfig.regularize_layers: {pattern!r} matches no conv/linear layer; "
-                f"layers: {[name for name, _ in named]}"
-            )
-    return [m.weight for name, m in named if not layers or any(fnmatch.fnmatchcase(name, p) for p in layers)]
+    require("TrainConfig.regularize_layers", layers, [name for name, _ in named], "conv/linear layer")
+    return [m.weight for name, m in named if not layers or matches(name, layers)]
 
 
 def penalty(

@@ -71,7 +71,7 @@ class Recipe(Config):
         return cls(
             steps=tuple(_step(s, i, source) for i, s in enumerate(steps)),
             export=None if export is None else _export_config(export, source),
-            seed=int(payload.get("seed", 0)),
+            seed=_seed(payload.get("seed", 0), source),
         )
 
     @classmethod
@@ -118,6 +118,12 @@ def apply_recipe(
     return records
 
 
+def _seed(value: Any, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source}: 'seed' must be an integer, got {value!r}")
+    return value
+
+
 def _short(verb: str) -> str:
     return verb.rstrip("_")
 
@@ -132,6 +138,8 @@ def _step(step: Any, index: int, source: str = "Recipe") -> Config:
         by_verb = {_short(v): name for name, v in registered().items()}
         if verb not in by_verb:
             raise ConfigError(f"{source}: steps[{index}]: unknown verb {verb!r}; known: {sorted(by_verb)}")
+        if fields is not None and not isinstance(fields, Mapping):
+            raise ConfigError(f"{source}: steps[{index}] ({verb}): fields must be a mapping, got {fields!r}")
         return Config.from_dict({"type": by_verb[verb], "data": dict(fields or {})})
     raise ConfigError(f"{source}: steps[{index}] must be {{verb: {{field: value}}}}, got {step!r}")
 

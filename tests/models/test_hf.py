@@ -10,7 +10,7 @@ from netslim.data import ArrayDataset
 from netslim.errors import ConfigError
 from netslim.export import ExportConfig, export_onnx
 from netslim.export.qdq import output_step
-from netslim.export.transformer import TokenIdsClassifier
+from netslim.models.hf import TokenIdsClassifier
 from netslim.quant import QuantConfig, quantize_
 from netslim.runtime import OrtRuntime
 from netslim.runtime.openvino import OvRuntime, openvino_available
