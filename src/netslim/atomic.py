@@ -126,7 +126,8 @@ def _lock(path: Path) -> Iterator[None]:
         handle.close()
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -146,7 +147,7 @@ def _clean_stale(path: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     for sibling in path.parent.glob(f".{path.name}.tmp-*"):
         parts = sibling.name.split("-")
-        if len(parts) >= 3 and parts[-2].isdigit() and not _alive(int(parts[-2])):
+        if len(parts) >= 3 and parts[-2].isdigit() and not pid_alive(int(parts[-2])):
             shutil.rmtree(sibling, ignore_errors=True)
 
 

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from netslim.analyze import profile
 from netslim.bench import environment
-from netslim.data import ArrayDataset, Splits, example_batch
+from netslim.data import Splits, example_batch
 from netslim.errors import ModelLoadError
 from netslim.export import ExportConfig, export_bytes, write_artifact
 from netslim.pipeline.config import OptimizeConfig
@@ -29,6 +28,7 @@ from netslim.runtime import (
     TorchRuntime,
     openvino_available,
     select_runtime,
+    top1_accuracy,
 )
 from netslim.structure import prune_iteratively_
 from netslim.train import evaluate
@@ -107,14 +107,6 @@ def _variant(name: str, model: nn.Module, splits: Splits, record: dict[str, Any]
     )
 
 
-def _accuracy(runtime: Any, data: ArrayDataset, batch: int = 1024) -> float:
-    hits = 0
-    for start in range(0, len(data), batch):
-        out = runtime.run(np.ascontiguousarray(data.x[start : start + batch]))
-        hits += int((out.argmax(1) == data.y[start : start + batch]).sum())
-    return hits / len(data)
-
-
 def optimize(
     model: nn.Module,
     splits: Splits,
@@ -188,13 +180,13 @@ def optimize(
     selection = select_runtime(
         candidates,
         splits.input_shape,
-        accuracy=lambda rt: _accuracy(rt, splits.val),
+        accuracy=lambda rt: top1_accuracy(rt, splits.val),
         max_drop=config.max_drop,
         batch_sizes=config.batch_sizes,
         objective_batch=config.objective_batch,
         timing=config.timing,
     )
-    test_accuracy = {c.name: _accuracy(c.runtime, splits.test) for c in candidates}
+    test_accuracy = {c.name: top1_accuracy(c.runtime, splits.test) for c in candidates}
     policy, speedups, files, by_batch = _batch_policy(selection, models, config.batch_sizes)
     say(
         f"chosen: {selection.chosen} ({selection.speedup:.2f}x the fastest fp32 original runtime); by batch size: "

@@ -1,6 +1,6 @@
 """Runtimes behind one interface (``run(x: np.ndarray) -> np.ndarray``) and measured runtime selection."""
 
-from netslim.runtime.base import Runtime
+from netslim.runtime.base import Runtime, top1_accuracy
 from netslim.runtime.openvino import openvino_available
 from netslim.runtime.ort import OrtRuntime, available_providers
 from netslim.runtime.select import Candidate, Measured, Selection, select_runtime
@@ -19,4 +19,5 @@ __all__ = [
     "available_providers",
     "openvino_available",
     "select_runtime",
+    "top1_accuracy",
 ]

@@ -44,7 +44,7 @@ from netslim.export import ExportConfig, export_bytes, write_artifact
 from netslim.models import load_model, save_model
 from netslim.quant import quantize_
 from netslim.quant.cpu import cpu_flags
-from netslim.runtime import BatchPolicy, Candidate, RuntimeSpec, openvino_available, select_runtime
+from netslim.runtime import BatchPolicy, Candidate, RuntimeSpec, openvino_available, select_runtime, top1_accuracy
 from netslim.search.config import Budget, SearchConfig
 from netslim.search.space import Plan, Space, build_space, quant_config, simd_width
 from netslim.structure import IterativePruneConfig, PruneConfig, prune_iteratively_
@@ -178,14 +178,6 @@ def _batch(splits: Splits, batch: int) -> np.ndarray:
     x = splits.val.x
     reps = -(-batch // len(x))
     return np.ascontiguousarray(np.concatenate([x] * reps)[:batch])
-
-
-def _accuracy(runtime: Any, data: ArrayDataset, batch: int = 1024) -> float:
-    hits = 0
-    for start in range(0, len(data), batch):
-        out = runtime.run(np.ascontiguousarray(data.x[start : start + batch]))
-        hits += int((out.argmax(1) == data.y[start : start + batch]).sum())
-    return hits / len(data)
 
 
 # --- parents: fine-tuned pruned models, reused ----------------------------------------------------------------------
@@ -339,7 +331,7 @@ def _trial(ctx: Context, trial: Any) -> list[float]:
     if not runtimes:
         raise optuna.TrialPruned("no runtime of this machine runs the exported graph")
     first = next(iter(runtimes.values()))[1]
-    val = _accuracy(first, ctx.splits.val)
+    val = top1_accuracy(first, ctx.splits.val)
     latency, engines, speedup = {}, {}, {}
     for batch in ctx.config.batch_sizes:
         x = _batch(ctx.splits, batch)
@@ -470,7 +462,7 @@ def _requeue_dead(study: Any, log: Log) -> int:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = str(trial.user_attrs.get("worker", ""))
         name, _, pid = worker.rpartition(":")
-        if name != host or not pid.isdigit() or _alive(int(pid)):
+        if name != host or not pid.isdigit() or atomic.pid_alive(int(pid)):
             continue
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # the storage API optuna offers
         study.enqueue_trial(trial.params, skip_if_exists=False)
@@ -478,16 +470,6 @@ def _requeue_dead(study: Any, log: Log) -> int:
     if count:
         log(f"{count} trial(s) of a killed worker marked failed and queued again")
     return count
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _optimize(ctx: Context, study: Any, trials: int | None, seconds: float | None) -> None:
@@ -640,11 +622,11 @@ def _finish(ctx: Context, study: Any, started: float) -> SearchResult:
     artifact = None
     if chosen:
         data = _trial_bytes(ctx, chosen)
-        test = _accuracy(RuntimeSpec("onnxruntime", None).open(data), ctx.splits.test)
+        test = top1_accuracy(RuntimeSpec("onnxruntime", None).open(data), ctx.splits.test)
         chosen = {**chosen, "test_accuracy": test}
         policy, files = _final_policy(ctx, chosen)
         by_file = {
-            name: _accuracy(RuntimeSpec("onnxruntime", None).open(g), ctx.splits.test) for name, g in files.items()
+            name: top1_accuracy(RuntimeSpec("onnxruntime", None).open(g), ctx.splits.test) for name, g in files.items()
         }
         write_artifact(
             ctx.run / "artifact",
