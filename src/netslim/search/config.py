@@ -68,7 +68,7 @@ class SearchConfig(Config):
     ``stages`` heaviest layers, ``importance`` criteria, ``epochs`` of distilled fine-tuning per pruning step,
     weight/activation ``formats`` and ``exports``; every runtime engine x threads is timed for each trial);
     ``sampler`` ``"tpe"`` (default: TPE with constraints; a 15-minute budget allows tens of trials, fewer than one
-    NSGA-II generation of 50, and ``benchmarks/search_sampler.py`` compares the two at equal trials) or ``"nsga2"``;
+    NSGA-II generation of 50; ``benchmarks/search_sampler.py`` measured TPE ahead at equal trials) or ``"nsga2"``;
     ``storage`` an Optuna storage URL (``postgresql://...``; None: a
     journal file in the run directory). ``finetune`` is the base of every fine-tune (its epochs are searched).
     ``rescreen`` feasible trials are timed again side by side with the original at the end (and each time a new best
