@@ -41,6 +41,15 @@ def mnist_seed_cnn(mnist: Splits) -> tuple[nn.Module, float]:
     return model.eval(), evaluate(model, mnist.test).accuracy
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one thread is fastest, and on a shared 2-core machine extra threads only spin."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

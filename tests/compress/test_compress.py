@@ -35,20 +35,13 @@ from netslim.train import TrainConfig, evaluate, train_
 
 TINY = TrainConfig(epochs=2, lr=3e-3, batch_size=64)
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def entropy_bits(stream: np.ndarray) -> float:
     p = np.bincount(stream) / stream.size
     p = p[p > 0]
     return float(-(p * np.log2(p)).sum())
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is fastest, and on a shared 2-core machine extra threads only spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,8 @@ from netslim.train import TrainConfig, evaluate, train_
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is fastest, and on a shared 2-core machine extra threads only spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every quantization test runs on one thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

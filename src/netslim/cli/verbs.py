@@ -8,7 +8,7 @@ or from the flags, applies it through the same call the Python API uses, and wri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -437,12 +437,20 @@ def optimize(
                 )
             result = search(inputs.model, splits, cfg, out=out, data_spec=data, log=log)
     except BudgetNotMetError as exc:
-        summary = _search_summary(out)
-        if as_json:
-            emit_json({"met": False, "error": str(exc), **summary})
-        else:
-            err_console.print(f"[bold yellow]budget not met:[/] {exc}", highlight=False)
-        raise typer.Exit(3) from None
+        _budget_not_met(exc, out, as_json)
+    _report_search(result, as_json)
+
+
+def _budget_not_met(exc: Exception, run: Path, as_json: bool) -> NoReturn:
+    """A search whose budget nothing met: the message with the misses (the run's summary with --json), exit 3."""
+    if as_json:
+        emit_json({"met": False, "error": str(exc), **_search_summary(run)})
+    else:
+        err_console.print(f"[bold yellow]budget not met:[/] {exc}", highlight=False)
+    raise typer.Exit(3)
+
+
+def _report_search(result: Any, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
         return
@@ -494,15 +502,8 @@ def worker(
     try:
         result = join(run, trials=trials, seconds=parse_duration(time_budget) if time_budget else None, log=log)
     except BudgetNotMetError as exc:
-        if as_json:
-            emit_json({"met": False, "error": str(exc), **_search_summary(run)})
-        else:
-            err_console.print(f"[bold yellow]budget not met:[/] {exc}", highlight=False)
-        raise typer.Exit(3) from None
-    if as_json:
-        emit_json(result.to_dict())
-        return
-    _print_search(result)
+        _budget_not_met(exc, run, as_json)
+    _report_search(result, as_json)
 
 
 def _ladder(

@@ -376,12 +376,7 @@ def _trial(ctx: Context, trial: Any) -> list[float]:
 
 def _progress(ctx: Context) -> str:
     """Trials done, the best so far and the size of the front (of the trials on disk, this machine's)."""
-    rows = []
-    for path in (ctx.run / "trials").glob("*.json"):
-        try:
-            rows.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
+    rows = _rows_on_disk(ctx)
     mine = [r for r in rows if r.get("fingerprint") == ctx.fingerprint]
     feasible = [r for r in mine if r.get("feasible")]
     best = min(feasible, key=lambda r: _rank(ctx, r)) if feasible else None
@@ -412,13 +407,13 @@ def _keep(ctx: Context, row: dict[str, Any], onnx_bytes: bytes) -> None:
             best = json.loads(current.read_text()).get("trial", {})
             if best.get("fingerprint") == ctx.fingerprint and _rank(ctx, best) <= _rank(ctx, row):
                 return
-        write_artifact(
-            ctx.run / "best",
-            onnx_bytes,
-            ctx.splits.input_shape,
-            manifest={"trial": row, "budget_met": row["feasible"], "source": "netslim search (best so far)"},
-            runtime=_policy(row),
-        )
+        _write_best(ctx, row, onnx_bytes, "netslim search (best so far)")
+
+
+def _write_best(ctx: Context, row: dict[str, Any], onnx_bytes: bytes, source: str) -> None:
+    """RUN/best: the trial's graph and runtime policy (the caller holds the choice lock)."""
+    manifest = {"trial": row, "budget_met": bool(row.get("feasible", True)), "source": source}
+    write_artifact(ctx.run / "best", onnx_bytes, ctx.splits.input_shape, manifest=manifest, runtime=_policy(row))
 
 
 # --- the study ---------------------------------------------------------------------------------------------------
@@ -739,13 +734,7 @@ def _rescreen(ctx: Context, finalists: list[dict[str, Any]]) -> dict[str, Any]:
     chosen = {**chosen, "rescreen": selection.to_dict(), "by_batch": by_batch}
     if chosen["number"] >= 0:
         with _locked(ctx.run / ".best-choice.lock"):
-            write_artifact(
-                ctx.run / "best",
-                _trial_bytes(ctx, chosen),
-                ctx.splits.input_shape,
-                manifest={"trial": chosen, "budget_met": True, "source": "netslim search (rescreened)"},
-                runtime=_policy(chosen),
-            )
+            _write_best(ctx, chosen, _trial_bytes(ctx, chosen), "netslim search (rescreened)")
     return chosen
 
 
