@@ -78,6 +78,22 @@ def test_profile_does_not_change_the_model() -> None:
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_profile_needs_a_shape() -> None:
-    with pytest.raises(ConfigError, match="input_shape"):
-        profile(build_model("seed_mlp"))
+def test_profile_takes_the_shape_the_model_states_and_needs_one_otherwise() -> None:
+    assert (
+        profile(build_model("seed_mlp", (1, 8, 8)), measure_latency=False).total_macs
+        == profile(build_model("seed_mlp", (1, 8, 8)), (1, 8, 8), measure_latency=False).total_macs
+    )
+    with pytest.raises(ConfigError, match="input shape"):
+        profile(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)))
+
+
+def test_profile_feeds_token_ids_to_a_token_model() -> None:
+    transformers = pytest.importorskip("transformers")
+    from netslim.models import TokenIdsClassifier
+
+    config = transformers.BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=2
+    )
+    model = TokenIdsClassifier(transformers.BertForSequenceClassification(config), pad_token_id=0)
+    result = profile(model, measure_latency=False)  # float torch.rand would raise inside the wrapper
+    assert result.total_macs > 0

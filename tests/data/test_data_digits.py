@@ -37,3 +37,19 @@ def test_every_class_in_every_split_in_proportion():
         share = counts / counts.sum()
         assert counts.min() > 0
         assert np.abs(share - 0.1).max() < 0.02
+
+
+def test_the_shipped_array_is_scikit_learns_digits_without_scikit_learn():
+    import hashlib
+    import subprocess
+    import sys
+    from importlib import resources
+
+    with resources.files("netslim.data").joinpath("digits.npz").open("rb") as handle:
+        arrays = np.load(handle, allow_pickle=False)
+        digest = hashlib.sha256(arrays["x"].tobytes() + arrays["y"].tobytes()).hexdigest()
+    # the digest of sklearn.datasets.load_digits() data (uint8 0..16) and target, taken when the file was made
+    assert digest == "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826"
+    code = "import sys, netslim; netslim.data.load_digits(); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

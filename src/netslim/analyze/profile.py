@@ -126,7 +126,9 @@ def profile(
     measure_latency: bool = True,
     timing: TimingConfig | None = None,
 ) -> ModelProfile:
-    """Profile ``model`` on a random input of ``(batch_size, *input_shape)`` (or on ``example``).
+    """Profile ``model`` on a random input of ``(batch_size, *input_shape)`` (or on ``example``); without
+    ``input_shape`` the input the model states (:func:`netslim.models.inputs.input_spec`: its shape, and int64 token
+    ids for a token model).
 
     The model is not modified (it runs in eval mode; its training flag is restored).
 
@@ -136,11 +138,12 @@ def profile(
     2631040
     """
     if example is None:
-        if input_shape is None:
-            raise ConfigError("profile() needs input_shape (without the batch axis) or an example tensor")
         if batch_size < 1:
             raise ConfigError(f"profile(): batch_size must be >= 1, got {batch_size}")
-        example = torch.rand(batch_size, *input_shape)
+        from netslim.models.inputs import input_spec
+
+        # the model says its input (dtype, token-id range) where it can; input_shape overrides the shape
+        example = input_spec(model, input_shape).random(batch_size)
     timing = timing or TimingConfig(warmup=5, repeats=30)
     layers = profiled_layers(model)
     was_training = model.training

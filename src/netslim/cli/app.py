@@ -86,10 +86,32 @@ def check_out(out: Path | None, *sources: str, file: bool = False) -> None:
     atomic.check_output_dir(out)
 
 
-def model_input_shape(model: Any) -> tuple[int, ...]:
-    """The input shape (without batch) the model's architecture record names; (1, 28, 28) when it names none."""
-    arch = getattr(model, "netslim_arch", None)
-    return tuple(getattr(arch, "input_shape", None) or (1, 28, 28))
+def model_input(model: Any, shape: tuple[int, ...] | None = None) -> Any:
+    """The input the model takes (:func:`netslim.models.input_spec`: shape, dtype, token range); ``shape`` from
+    ``--input-shape`` overrides the shape the model states."""
+    from netslim.models import input_spec
+
+    return input_spec(model, shape)
+
+
+MODEL_HELP = "A zoo name, a netslim or Hugging Face model directory, or a .onnx / .keras file."
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"netslim {version('netslim')}")
+        raise typer.Exit()
+
+
+@app.callback(context_settings={"help_option_names": ["-h", "--help"]})
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Make trained networks smaller and faster, and prove by measurement what accuracy they kept."""
 
 
 @app.command()
@@ -126,12 +148,15 @@ def demo(
         f"chosen: [bold]{opt.chosen}[/], {opt.selection.speedup:.2f}x the fastest fp32 runtime of the original "
         f"({opt.selection.reference}) at batch {opt.selection.objective_batch}; {opt.selection.reason}"
     )
-    console.print(f"wrote {out / 'artifact'} (model.onnx + manifest.json), {out / 'model'} and {out / 'result.json'}")
+    console.print(
+        f"wrote {out / 'artifact'} (model.onnx + manifest.json), {out / 'model'}, {out / 'result.json'} and "
+        f"{out / 'report.html'} (open it in a browser)"
+    )
 
 
 @app.command("profile")
 def profile_cmd(
-    model: Annotated[str, typer.Argument(help="A zoo name (see 'netslim zoo') or a saved netslim model directory.")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
     input_shape: Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 1,
     latency: Annotated[bool, typer.Option(help="Measure per-layer latency.")] = True,
@@ -149,14 +174,14 @@ def profile_cmd(
     from netslim.models import load_any
 
     check_threads(threads)
-    shape = parse_shape(input_shape)
-    net = load_any(model, shape)
-    shape = shape or model_input_shape(net)
+    parsed = parse_shape(input_shape)
+    net = load_any(model, parsed)
+    spec = model_input(net, parsed)
     with err_console.status(f"profiling {model}", spinner="dots") if not as_json else _nullcontext():
         result = profile(
             net,
-            shape,
-            batch_size=batch_size,
+            spec.shape,
+            example=spec.random(batch_size),
             measure_latency=latency,
             timing=TimingConfig(warmup=max(3, repeats // 5), repeats=repeats, threads=threads),
         )
@@ -170,7 +195,7 @@ def profile_cmd(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help="A zoo name or a saved netslim model directory (fine-tuned).")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP + " Fine-tuned when it holds weights.")],
     data: Annotated[
         str, typer.Option(help="digits | mnist | mnist:DIR | file.npz | image folder | lines.tsv")
     ] = "digits",
@@ -193,13 +218,17 @@ def train(
     Example: netslim train seed_cnn --data mnist:../shared/data/mnist --epochs 3 --out runs/cnn
     """
     check_out(out, model)
+    import torch
+
     from netslim.cli.progress import TrainProgress
     from netslim.data import load_data
     from netslim.models import load_any, save_model, zoo_entry
+    from netslim.models.front import hf_tokenizer, tokenizer_files
     from netslim.models.zoo import list_models
     from netslim.train import TrainConfig, evaluate, train_
 
-    splits = load_data(data, seed=seed)
+    splits = load_data(data, seed=seed, tokenizer=hf_tokenizer(model) if Path(model).is_dir() else None)
+    torch.manual_seed(seed)  # a zoo model is initialised under the seed: the same flags give the same model
     net = load_any(model, splits.input_shape, splits.num_classes)
     hints = zoo_entry(model).train_hints if model in {e.name for e in list_models()} else {}
     if config is not None:
@@ -222,7 +251,7 @@ def train(
         record = train_(net, splits, cfg, callback=bar)
     test = evaluate(net, splits.test)
     if out is not None:
-        save_model(net, out, extra={"test_accuracy": test.accuracy, "data": data})
+        save_model(net, out, extra={"test_accuracy": test.accuracy, "data": data}, files=tokenizer_files(model))
     if as_json:
         emit_json({"model": model, "data": data, "train": record.to_dict(), "test": test.to_dict()})
         return
@@ -236,7 +265,7 @@ def train(
 
 @app.command("export")
 def export_cmd(
-    model: Annotated[str, typer.Argument(help="A zoo name or a saved netslim model directory.")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP)],
     out: Annotated[Path, typer.Option(help="The artifact directory to write (model.onnx + manifest.json).")],
     input_shape: Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28.")] = None,
     opset: int = 17,
@@ -251,17 +280,14 @@ def export_cmd(
     Example: netslim export runs/cnn --out runs/cnn-artifact
     """
     check_out(out, model)
-    import torch
-
     from netslim.export import ExportConfig, save_artifact
     from netslim.models import load_any
 
-    shape = parse_shape(input_shape)
-    net = load_any(model, shape)
-    shape = shape or model_input_shape(net)
+    parsed = parse_shape(input_shape)
+    net = load_any(model, parsed)
     record = save_artifact(
         net,
-        torch.rand(2, *shape),
+        model_input(net, parsed).random(2),
         out,
         config=ExportConfig(opset=opset, atol=atol, quant_format=quant_format),
         manifest={"source": model},
@@ -277,7 +303,7 @@ def export_cmd(
 
 @app.command("bench")
 def bench_cmd(
-    model: Annotated[str, typer.Argument(help="A zoo name, a saved model directory, or an artifact directory.")],
+    model: Annotated[str, typer.Argument(help=MODEL_HELP + " Or an artifact directory.")],
     input_shape: Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28.")] = None,
     batch: Annotated[str, typer.Option(help="Batch sizes, comma separated.")] = "1,256",
     threads: Annotated[int | None, typer.Option(min=1)] = None,
@@ -288,14 +314,11 @@ def bench_cmd(
 
     Example: netslim bench seed_cnn --input-shape 1,28,28 --batch 1,256 --threads 2
     """
-    import numpy as np
-    import torch
-
     from netslim.bench import TimingConfig, compare
     from netslim.cli.render import timing_table
     from netslim.export import load_artifact, to_onnx_bytes
     from netslim.export.onnx import ExportConfig
-    from netslim.models import load_any
+    from netslim.models import InputSpec, load_any
     from netslim.runtime import OrtRuntime, TorchRuntime
 
     batches = parse_batches(batch)
@@ -303,13 +326,13 @@ def bench_cmd(
     runners: dict[str, object]
     if (Path(model) / "manifest.json").is_file():
         artifact = load_artifact(model, threads=threads)
-        shape = artifact.input_shape
+        spec = InputSpec(artifact.input_shape, str(artifact.manifest.get("input_dtype", "float32")), 2)
         runners = {"artifact": artifact}
     else:
         parsed = parse_shape(input_shape)
         net = load_any(model, parsed).eval()
-        shape = parsed or model_input_shape(net)
-        onnx_bytes = to_onnx_bytes(net, torch.rand(1, *shape), ExportConfig())
+        spec = model_input(net, parsed)
+        onnx_bytes = to_onnx_bytes(net, spec.random(1), ExportConfig())
         runners = {
             "torch-eager": TorchRuntime(net, threads=threads),
             "onnxruntime": OrtRuntime(onnx_bytes, threads=threads),
@@ -318,7 +341,7 @@ def bench_cmd(
     config = TimingConfig(warmup=max(3, repeats // 5), repeats=repeats, threads=threads)
     with err_console.status("timing", spinner="dots") if not as_json else _nullcontext():
         for b in batches:
-            x = np.random.default_rng(0).random((b, *shape), dtype=np.float32)
+            x = spec.random_numpy(b)
             fns = {name: (lambda r=r, x=x: r(x) if callable(r) else r.run(x)) for name, r in runners.items()}
             timings += list(compare(fns, config, batch_size=b).values())
     if as_json:
@@ -349,6 +372,34 @@ def zoo(as_json: JsonFlag = False) -> None:
     for e in entries:
         table.add_row(e.name, e.source)
     console.print(table)
+
+
+@app.command("report")
+def report_cmd(
+    directory: Annotated[Path, typer.Argument(help="A directory netslim wrote: demo, optimize run or artifact.")],
+    out: Annotated[Path | None, typer.Option(help="The .html file to write (default: DIRECTORY/report.html).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """(Re)write report.html: accuracy vs latency vs size of every candidate (the Pareto front of a search),
+    per-layer latency before/after, sensitivity, what was left unchanged and why, the machine. One self-contained
+    file: it opens offline.
+
+    Example: netslim report runs/s --out runs/s.html
+    """
+    from netslim import atomic
+    from netslim.errors import OutputError
+    from netslim.report import REPORT, report_data_from_dir, write_report
+
+    target = out or directory / REPORT
+    if out is not None and out.suffix.lower() not in (".html", ".htm"):
+        raise OutputError(f"--out {out}: give a file name ending in .html (e.g. {out.with_suffix('.html').name})")
+    check_out(out, file=True)
+    atomic.check_writable(target)
+    path = write_report(target, report_data_from_dir(directory))
+    if as_json:
+        emit_json({"report": str(path), "source": str(directory), "bytes": path.stat().st_size})
+        return
+    console.print(f"wrote {path} (self-contained: open it in any browser, offline)", highlight=False)
 
 
 from netslim.cli import verbs  # noqa: E402, F401 - registers prune, quantize, compress, edit, run, optimize

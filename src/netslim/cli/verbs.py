@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from netslim.cli.app import (
+    MODEL_HELP,
     JsonFlag,
     app,
     check_out,
@@ -26,7 +27,7 @@ from netslim.cli.app import (
 from netslim.config import Config
 from netslim.errors import ConfigError
 
-ModelArg = Annotated[str, typer.Argument(help="A zoo name (see 'netslim zoo') or a saved netslim model directory.")]
+ModelArg = Annotated[str, typer.Argument(help=MODEL_HELP)]
 DataOpt = Annotated[str | None, typer.Option(help="digits | mnist | mnist:DIR | file.npz | image folder | lines.tsv")]
 ShapeOpt = Annotated[str | None, typer.Option(help="Input shape without batch, e.g. 1,28,28 (default: the model's).")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A config YAML file; it replaces the flags.")]
@@ -40,18 +41,27 @@ class Inputs:
         import torch
 
         from netslim.data import example_batch, load_data
-        from netslim.models import load_any
+        from netslim.models import input_spec, load_any
+        from netslim.models.front import hf_tokenizer
 
-        self.splits = load_data(data, seed=seed) if data is not None else None
+        tokenizer = hf_tokenizer(model) if Path(model).is_dir() else None  # a pretrained model's own ids
+        self.tokenized = tokenizer is not None and data is not None
+        self.splits = load_data(data, seed=seed, tokenizer=tokenizer) if data is not None else None
         shape = parse_shape(input_shape)
         if shape is None and self.splits is not None:
             shape = self.splits.input_shape
         classes = self.splits.num_classes if self.splits is not None else 10
+        torch.manual_seed(seed)  # a zoo model is initialised under the seed
         self.model = load_any(model, shape, classes)
-        arch = getattr(self.model, "netslim_arch", None)
-        shape = shape or tuple(getattr(arch, "input_shape", None) or (1, 28, 28))
-        self.input_shape: tuple[int, ...] = tuple(shape)
-        self.example = example_batch(self.splits) if self.splits is not None else torch.rand(2, *shape)
+        stated = input_spec(self.model) if getattr(self.model, "input_specs", None) else None
+        if stated is not None and self.splits is not None and stated.shape != tuple(self.splits.input_shape):
+            raise ConfigError(
+                f"{model} takes inputs of shape {stated.shape} (without batch); --data {data} has "
+                f"{tuple(self.splits.input_shape)}; pass data of the model's shape"
+            )
+        spec = input_spec(self.model, shape)
+        self.input_shape: tuple[int, ...] = tuple(spec.shape)
+        self.example = example_batch(self.splits) if self.splits is not None else spec.random(2)
         self.source = model
 
     def require_data(self, what: str) -> Any:
@@ -83,13 +93,14 @@ def _finish(
     after_save: Any = None,
 ) -> None:
     from netslim.models import save_model
+    from netslim.models.front import tokenizer_files
     from netslim.train import evaluate
 
     info: dict[str, Any] = {"source": inputs.source, "records": [r.to_dict() for r in records], **(extra or {})}
     if inputs.splits is not None:
         info["test_accuracy"] = float(evaluate(inputs.model, inputs.splits.test).accuracy)
         info["outputs_sha256"] = outputs_digest(inputs.model, inputs.splits.test.x[:64])
-    save_model(inputs.model, out, extra=info)
+    save_model(inputs.model, out, extra=info, files=tokenizer_files(inputs.source))
     if after_save is not None:
         info.update(after_save())
     if as_json:
@@ -435,7 +446,9 @@ def optimize(
                     threads=threads,
                     storage=storage,
                 )
-            result = search(inputs.model, splits, cfg, out=out, data_spec=data, log=log)
+            # data tokenized by the model's own tokenizer travels as arrays (RUN/data.npz), not as a spec to re-read
+            spec = None if inputs.tokenized else data
+            result = search(inputs.model, splits, cfg, out=out, data_spec=spec, log=log)
     except BudgetNotMetError as exc:
         _budget_not_met(exc, out, as_json)
     _report_search(result, as_json)

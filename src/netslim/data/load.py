@@ -9,7 +9,7 @@ from netslim.data.dataset import Splits, split
 from netslim.data.digits import load_digits
 from netslim.data.folders import load_image_folder
 from netslim.data.mnist import MNIST_ENV_VAR, default_mnist_dir, find_mnist_file, load_mnist
-from netslim.data.text import load_text_lines
+from netslim.data.text import Tokenizer, load_text_lines
 from netslim.errors import DataError
 
 ACCEPTED_FORMS = (
@@ -27,8 +27,9 @@ def _unknown(spec: str, why: str) -> DataError:
     return DataError(f"data {spec!r}: {why}. Accepted forms:\n  {forms}")
 
 
-def load_data(spec: str, *, seed: int = 0) -> Splits:
-    """Turn a data spec into train/val/test ``Splits`` (see ``ACCEPTED_FORMS``); splits are seeded by ``seed``.
+def load_data(spec: str, *, seed: int = 0, tokenizer: Tokenizer | None = None) -> Splits:
+    """Turn a data spec into train/val/test ``Splits`` (see ``ACCEPTED_FORMS``); splits are seeded by ``seed``;
+    text lines are tokenized by ``tokenizer`` when given (a pretrained model's own).
 
     Example:
         >>> load_data("digits").num_classes
@@ -56,7 +57,7 @@ def load_data(spec: str, *, seed: int = 0) -> Splits:
     if suffix == ".npz":
         return split(load_arrays(path), seed=seed)
     if suffix in (".txt", ".tsv"):
-        return split(load_text_lines(path), seed=seed)
+        return split(load_text_lines(path, tokenizer=tokenizer), seed=seed)
     if path.is_dir():
         if find_mnist_file(path, "train images") is not None:
             return load_mnist(path, seed=seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +78,23 @@ def _sorted_labels(labels: set[str]) -> tuple[str, ...]:
     return tuple(sorted(labels))
 
 
+Tokenizer = Callable[[list[str]], np.ndarray]
+
+
 def load_text_lines(
-    path: str | Path, *, max_length: int = 64, vocab: tuple[str, ...] | None = None, min_count: int = 1
+    path: str | Path,
+    *,
+    max_length: int = 64,
+    vocab: tuple[str, ...] | None = None,
+    min_count: int = 1,
+    tokenizer: Tokenizer | None = None,
 ) -> ArrayDataset:
     """Load ``<label>\\t<text>`` lines as int64 token ids (N, max_length) with ``classes`` = the sorted labels.
 
     Labels are sorted as numbers when all are integers, else as strings. The vocabulary is built from this file
-    unless ``vocab`` is given (pass the training set's ``ds.vocab`` when loading its test file).
+    unless ``vocab`` is given (pass the training set's ``ds.vocab`` when loading its test file). A ``tokenizer``
+    (texts -> int64 ids ``(N, L)``, e.g. a pretrained model's own, see ``netslim.models.hf_tokenizer``) replaces
+    the word vocabulary.
 
     Example:
         >>> ds = load_text_lines("reviews.tsv", max_length=32)  # doctest: +SKIP
@@ -94,11 +104,14 @@ def load_text_lines(
     path = Path(path)
     _check_args(max_length, vocab, min_count)
     rows = _read_lines(path)
-    tokens = [tokenize(text) for _, _, text in rows]
-    vocab = tuple(vocab) if vocab is not None else build_vocab(tokens, min_count=min_count)
     classes = _sorted_labels({label for _, label, _ in rows})
     label_index = {label: i for i, label in enumerate(classes)}
+    y = np.array([label_index[label] for _, label, _ in rows], dtype=np.int64)
+    if tokenizer is not None:
+        ids = np.asarray(tokenizer([text for _, _, text in rows]), dtype=np.int64)
+        return ArrayDataset(ids, y, name=str(path), classes=classes)
+    tokens = [tokenize(text) for _, _, text in rows]
+    vocab = tuple(vocab) if vocab is not None else build_vocab(tokens, min_count=min_count)
     token_index = {token: i for i, token in enumerate(vocab)}
     x = np.stack([encode(t, token_index, max_length) for t in tokens])
-    y = np.array([label_index[label] for _, label, _ in rows], dtype=np.int64)
     return ArrayDataset(x, y, name=str(path), classes=classes, vocab=vocab)

@@ -1,6 +1,8 @@
 """The deployable artifact: a directory with ``model.onnx`` and ``manifest.json`` (what was done, what was measured,
 on which machine, and how to run it). ``load_artifact`` runs it with the engine and threads the manifest names for
-each batch-size range; nothing is unpickled."""
+each batch-size range; nothing is unpickled. ``report.html`` beside them is a view of the manifest for people
+(:mod:`netslim.report`): informational, so it is not in the manifest's ``files`` and not checked on load
+(``netslim report`` may rewrite it)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import torch
 from netslim import atomic
 from netslim.errors import ConfigError, ModelLoadError
 from netslim.export.onnx import ExportConfig, ExportRecord, export_onnx
+from netslim.report import REPORT, report_data_from_manifest, write_report
 
 FORMAT = "netslim-artifact"
 FORMAT_VERSION = 2  # 2: the manifest lists the SHA-256 of every file, checked on load
@@ -25,7 +28,8 @@ FORMAT_VERSION = 2  # 2: the manifest lists the SHA-256 of every file, checked o
 
 @dataclasses.dataclass
 class Artifact:
-    """A loaded artifact: call it on a numpy batch (float32, shape ``(batch, *input_shape)``)."""
+    """A loaded artifact: call it on a numpy batch of shape ``(batch, *input_shape)`` (float32, or int64 token
+    ids where the manifest's ``input_dtype`` says so)."""
 
     directory: Path
     manifest: dict[str, Any]
@@ -36,7 +40,7 @@ class Artifact:
         return tuple(self.manifest["input_shape"])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = np.ascontiguousarray(x, dtype=np.int64 if self.manifest.get("input_dtype") == "int64" else np.float32)
         if tuple(x.shape[1:]) != self.input_shape:
             raise ModelLoadError(
                 f"{self.directory}: expects input (batch, {', '.join(map(str, self.input_shape))}), "
@@ -54,6 +58,7 @@ def write_artifact(
     threads: int | None = None,
     runtime: dict[str, Any] | None = None,
     files: dict[str, bytes] | None = None,
+    input_dtype: str = "float32",
 ) -> Path:
     """Write an already-validated ONNX graph and its manifest as an artifact directory, atomically. ``runtime`` is a
     :class:`~netslim.runtime.spec.BatchPolicy` / ``RuntimeSpec`` dict (default: ONNX Runtime with ``threads``);
@@ -76,10 +81,12 @@ def write_artifact(
             "files": hashes,
             "model_file": "model.onnx",
             "input_shape": list(input_shape),
+            "input_dtype": input_dtype,
             "runtime": runtime or {"engine": "onnxruntime", "threads": threads, "mode": "latency"},
             **(manifest or {}),
         }
         atomic.write_json(tmp / "manifest.json", payload)
+        write_report(tmp / REPORT, report_data_from_manifest(payload))  # informational: not hashed (see above)
     return directory
 
 
@@ -104,6 +111,7 @@ def save_artifact(
         tuple(example.shape[1:]),
         manifest={"export": export, **(manifest or {})},
         threads=threads,
+        input_dtype="float32" if example.dtype.is_floating_point else "int64",
     )
     return dataclasses.replace(record, path=str(directory / "model.onnx"))
 

@@ -63,8 +63,9 @@ class QuantEdit:
 
 @dataclasses.dataclass
 class Architecture:
-    """Where the model comes from (``zoo`` + ``input_shape``/``num_classes``/``kwargs``, or a Hugging Face
-    ``hf_class`` + ``hf_config``) and every structural change since, in the order they are replayed at load."""
+    """Where the model comes from (``zoo`` + ``input_shape``/``num_classes``/``kwargs``, a Hugging Face
+    ``hf_class`` + ``hf_config``, or a ``graph`` spec of a model converted from Keras 3 or ONNX, see
+    :mod:`netslim.models.graphnet`) and every structural change since, in the order they are replayed at load."""
 
     zoo: str | None = None
     input_shape: tuple[int, ...] | None = None
@@ -72,6 +73,8 @@ class Architecture:
     kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     hf_class: str | None = None
     hf_config: dict[str, Any] | None = None
+    graph: dict[str, Any] | None = None
+    wrapper: dict[str, Any] | None = None
     edits: list[ModuleEdit] = dataclasses.field(default_factory=list)
     replaced: dict[str, str] = dataclasses.field(default_factory=dict)
     shapes: dict[str, list[int]] = dataclasses.field(default_factory=dict)
@@ -89,6 +92,10 @@ class Architecture:
             out["kwargs"] = self.kwargs
         if self.hf_class is not None:
             out.update(hf_class=self.hf_class, hf_config=self.hf_config)
+        if self.graph is not None:
+            out["graph"] = self.graph
+        if self.wrapper is not None:
+            out["wrapper"] = self.wrapper
         if self.edits:
             out["edits"] = [e.to_dict() for e in self.edits]
         for name in ("replaced", "shapes", "heads"):
@@ -107,8 +114,10 @@ class Architecture:
         unknown = sorted(set(payload) - known)
         if unknown:
             raise ModelLoadError(f"{source}: unknown field(s) {unknown}; written by a newer netslim?")
-        if payload.get("zoo") is None and payload.get("hf_class") is None:
-            raise ModelLoadError(f"{source}: names neither a zoo model ('zoo') nor a Hugging Face class ('hf_class')")
+        if payload.get("zoo") is None and payload.get("hf_class") is None and payload.get("graph") is None:
+            raise ModelLoadError(
+                f"{source}: names neither a zoo model ('zoo'), a Hugging Face class ('hf_class') nor a graph ('graph')"
+            )
         try:
             return cls(
                 zoo=_opt(payload, "zoo", str, source),
@@ -117,6 +126,8 @@ class Architecture:
                 kwargs=_of(payload, "kwargs", dict, source),
                 hf_class=_opt(payload, "hf_class", str, source),
                 hf_config=_opt(payload, "hf_config", dict, source),
+                graph=_opt(payload, "graph", dict, source),
+                wrapper=_opt(payload, "wrapper", dict, source),
                 edits=[_edit(e, source) for e in _of(payload, "edits", list, source)],
                 replaced={str(k): str(v) for k, v in _of(payload, "replaced", dict, source).items()},
                 shapes={str(k): [int(d) for d in v] for k, v in _of(payload, "shapes", dict, source).items()},
@@ -135,9 +146,14 @@ def architecture_of(model: nn.Module, *, create: bool = False) -> Architecture |
         arch = Architecture.from_dict(arch)
         setattr(model, "netslim_arch", arch)  # noqa: B010 - a plain attribute, not a submodule
     if arch is None and create:
-        config: Any = getattr(model, "config", None)
-        if type(model).__module__.startswith("transformers.") and hasattr(config, "to_dict"):
-            arch = Architecture(hf_class=type(model).__name__, hf_config=config.to_dict())
+        inner: Any = model
+        wrapper: dict[str, Any] | None = None
+        spec_of = getattr(model, "wrapper_spec", None)
+        if callable(spec_of) and isinstance(getattr(model, "model", None), nn.Module):
+            inner, wrapper = model.model, spec_of()  # a one-tensor wrapper of a Hugging Face model
+        config: Any = getattr(inner, "config", None)
+        if type(inner).__module__.startswith("transformers.") and hasattr(config, "to_dict"):
+            arch = Architecture(hf_class=type(inner).__name__, hf_config=config.to_dict(), wrapper=wrapper)
             setattr(model, "netslim_arch", arch)  # noqa: B010
     return arch if isinstance(arch, Architecture) else None
 

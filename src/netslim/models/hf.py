@@ -51,6 +51,77 @@ class TokenIdsClassifier(nn.Module):
         mask = None if self.pad_token_id is None else (input_ids != self.pad_token_id).to(torch.int64)
         return _logits(self.model(input_ids=input_ids, attention_mask=mask))
 
+    def wrapper_spec(self) -> dict[str, Any]:
+        """How to wrap the rebuilt Hugging Face model again at load (kept in the architecture record)."""
+        return {"type": "TokenIdsClassifier", "pad_token_id": self.pad_token_id}
+
+
+class TokenIdsEncoder(nn.Module):
+    """A Hugging Face encoder (``AutoModel``: BERT, MiniLM, ...) as a one-tensor embedding model: token ids in,
+    the mean of the last hidden states over the non-padding tokens out (``(batch, hidden)``, the sentence-embedding
+    convention), L2-normalised when ``normalize``. Compare its outputs by cosine, not top-1.
+
+    >>> import torch, transformers
+    >>> config = transformers.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1,
+    ...                                  num_attention_heads=2, intermediate_size=64)
+    >>> TokenIdsEncoder(transformers.BertModel(config), pad_token_id=0)(torch.randint(1, 64, (2, 16))).shape
+    torch.Size([2, 32])
+    """
+
+    def __init__(self, model: nn.Module, *, pad_token_id: int | None = None, normalize: bool = False) -> None:
+        super().__init__()
+        if pad_token_id is not None and (isinstance(pad_token_id, bool) or pad_token_id < 0):
+            raise ConfigError(f"TokenIdsEncoder.pad_token_id must be a token id >= 0 or None, got {pad_token_id!r}")
+        self.model = model
+        self.pad_token_id = pad_token_id
+        self.normalize = normalize
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        if input_ids.dtype.is_floating_point:
+            raise ConfigError(f"TokenIdsEncoder expects integer token ids (batch, tokens), got {input_ids.dtype}")
+        mask = None if self.pad_token_id is None else (input_ids != self.pad_token_id).to(torch.int64)
+        output = self.model(input_ids=input_ids, attention_mask=mask)
+        hidden = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
+        if mask is None:
+            pooled = hidden.mean(dim=1)
+        else:
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+
+    def wrapper_spec(self) -> dict[str, Any]:
+        return {"type": "TokenIdsEncoder", "pad_token_id": self.pad_token_id, "normalize": self.normalize}
+
+
+class PixelClassifier(nn.Module):
+    """A Hugging Face image classifier (ViT, ConvNeXt, ResNet ...) as a one-tensor model: ``pixel_values``
+    ``(batch, 3, H, W)`` in, logits out."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return _logits(self.model(pixel_values=pixel_values))
+
+    def wrapper_spec(self) -> dict[str, Any]:
+        return {"type": "PixelClassifier"}
+
+
+WRAPPERS: dict[str, type[nn.Module]] = {
+    "TokenIdsClassifier": TokenIdsClassifier,
+    "TokenIdsEncoder": TokenIdsEncoder,
+    "PixelClassifier": PixelClassifier,
+}
+
+
+def wrap(model: nn.Module, spec: dict[str, Any]) -> nn.Module:
+    """Wrap a rebuilt Hugging Face model as ``spec`` (a ``wrapper_spec()``) says."""
+    kind = WRAPPERS.get(str(spec.get("type")))
+    if kind is None:
+        raise ConfigError(f"unknown model wrapper {spec.get('type')!r}; known: {', '.join(WRAPPERS)}")
+    return kind(model, **{k: v for k, v in spec.items() if k != "type"})
+
 
 def _logits(output: Any) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
@@ -66,4 +137,4 @@ def _logits(output: Any) -> torch.Tensor:
     )
 
 
-__all__ = ["TokenIdsClassifier"]
+__all__ = ["WRAPPERS", "PixelClassifier", "TokenIdsClassifier", "TokenIdsEncoder", "wrap"]

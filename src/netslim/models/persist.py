@@ -34,7 +34,8 @@ def architecture(model: nn.Module) -> Architecture:
             "without pickle"
         )
     if arch.hf_class is not None and arch.zoo is None:  # the config as it is now
-        config: Any = getattr(model, "config", None)
+        inner = model.model if arch.wrapper is not None else model
+        config: Any = getattr(inner, "config", None)
         arch.hf_config = config.to_dict() if hasattr(config, "to_dict") else arch.hf_config
     return arch
 
@@ -43,6 +44,10 @@ def build_from_architecture(arch: Architecture) -> nn.Module:
     """Rebuild the (untrained) model an architecture record names."""
     if arch.zoo is not None:
         return build_model(arch.zoo, arch.input_shape or (1, 28, 28), arch.num_classes or 10, **arch.kwargs)
+    if arch.graph is not None:
+        from netslim.models.graphnet import GraphNet
+
+        return GraphNet(arch.graph)
     try:
         import transformers
     except ImportError as exc:
@@ -50,11 +55,26 @@ def build_from_architecture(arch: Architecture) -> nn.Module:
     cls = getattr(transformers, str(arch.hf_class), None)
     if cls is None:
         raise ModelLoadError(f"transformers {transformers.__version__} has no model class {arch.hf_class!r}")
-    return cls(cls.config_class.from_dict(arch.hf_config or {}))
+    model = cls(cls.config_class.from_dict(arch.hf_config or {}))
+    if arch.wrapper is not None:
+        from netslim.models.hf import wrap
+
+        return wrap(model, arch.wrapper)
+    return model
 
 
-def save_model(model: nn.Module, directory: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` to ``directory`` atomically; return the directory."""
+def save_model(
+    model: nn.Module,
+    directory: str | Path,
+    *,
+    extra: dict[str, Any] | None = None,
+    files: dict[str, bytes] | None = None,
+) -> Path:
+    """Write ``model`` to ``directory`` atomically; return the directory. ``files``: further files by bare name
+    that travel with the model (a pretrained model's tokenizer)."""
+    for name in files or {}:
+        if Path(name).name != name or name in ("model.json", "weights.pt") or name.startswith("."):
+            raise ModelLoadError(f"save_model: extra file name {name!r} must be a bare name other than netslim's own")
     arch = architecture(model).to_dict()
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "architecture": arch, "extra": extra or {}}
     buffer = io.BytesIO()
@@ -62,6 +82,8 @@ def save_model(model: nn.Module, directory: str | Path, *, extra: dict[str, Any]
     with atomic.directory(directory) as tmp:
         (tmp / "weights.pt").write_bytes(buffer.getvalue())
         (tmp / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+        for name, data in (files or {}).items():
+            (tmp / name).write_bytes(data)
     return Path(directory)
 
 
@@ -102,7 +124,7 @@ def rebuild(arch: Architecture, state: dict[str, torch.Tensor], source: str) -> 
     except ModelLoadError:
         raise
     except Exception as exc:
-        what = arch.zoo or arch.hf_class
+        what = arch.zoo or arch.hf_class or "the converted graph"
         raise ModelLoadError(f"{source}: cannot load weights into {what} ({exc})") from exc
     setattr(model, "netslim_arch", arch)  # noqa: B010 - keeps the edits for the next save
     return model.eval()
@@ -179,16 +201,46 @@ def _replace_blocks(model: nn.Module, replaced: dict[str, str]) -> None:
 # Modules a structural edit may put into a model, with the constructor arguments that rebuild them from JSON.
 SPEC_ARGS: dict[str, tuple[str, ...]] = {
     "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode"),
+    "Conv1d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode"),
     "Linear": ("in_features", "out_features"),
+    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "LayerNorm": ("normalized_shape", "eps", "elementwise_affine"),
+    "Embedding": ("num_embeddings", "embedding_dim", "padding_idx"),
+    "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    "AdaptiveAvgPool2d": ("output_size",),
+    "Flatten": ("start_dim", "end_dim"),
+    "Dropout": ("p",),
+    "Softmax": ("dim",),
     "ReLU": (),
+    "ReLU6": (),
     "Tanh": (),
     "GELU": ("approximate",),
     "SiLU": (),
     "Hardswish": (),
+    "Hardsigmoid": (),
     "Sigmoid": (),
+    "Softplus": ("beta", "threshold"),
+    "ELU": ("alpha",),
     "LeakyReLU": ("negative_slope",),
+    "PReLU": ("num_parameters",),
     "Identity": (),
+    # activations and dropout a Keras 3 model can name (models/keras_in.py)
+    "SELU": (),
+    "CELU": ("alpha",),
+    "Softsign": (),
+    "Mish": (),
+    "LogSigmoid": (),
+    "LogSoftmax": ("dim",),
+    "Hardtanh": ("min_val", "max_val"),
+    "Tanhshrink": (),
+    "Softshrink": ("lambd",),
+    "Hardshrink": ("lambd",),
+    "Dropout2d": ("p",),
 }
+# layers whose optional bias is a constructor flag (``bias=True``) rather than an argument value
+_BIAS_FLAG = ("Conv2d", "Conv1d", "Linear", "LayerNorm")
 
 
 def module_spec(module: nn.Module) -> dict[str, Any]:
@@ -202,7 +254,7 @@ def module_spec(module: nn.Module) -> dict[str, Any]:
     for arg in SPEC_ARGS[kind]:
         value = getattr(module, arg)
         spec[arg] = list(value) if isinstance(value, tuple) else value
-    if kind in ("Conv2d", "Linear"):
+    if kind in _BIAS_FLAG:
         spec["bias"] = getattr(module, "bias", None) is not None
     return spec
 
@@ -271,23 +323,12 @@ def apply_head_counts(model: nn.Module, heads: dict[str, int]) -> None:
             raise ModelLoadError(f"architecture: attention module {path!r} (pruned heads) does not exist") from exc
 
 
-def load_any(spec: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10) -> nn.Module:
-    """A zoo name (built with random weights for ``input_shape``) or a saved model directory."""
-    path = Path(spec)
-    if path.is_dir():
-        if not (path / "model.json").is_file() and (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"{path}: a Hugging Face model directory; the command line reads netslim model directories - load it "
-                "with transformers in Python and pass the model to netslim (a front door for it is planned)"
-            )
-        return load_model(path)
-    if path.is_file():
-        kind = {".onnx": "an ONNX file", ".keras": "a Keras file", ".pt": "a torch file", ".pth": "a torch file"}
-        what = kind.get(path.suffix.lower(), "a file")
-        raise ModelLoadError(
-            f"{path}: is {what}; netslim loads a zoo name (see 'netslim zoo') or a directory written by save_model / "
-            "--out (ONNX and Keras inputs are not supported yet)"
-        )
-    if path.suffix or "/" in spec or spec.startswith("."):
-        raise ModelLoadError(f"{path}: no such file or directory; give a zoo name or a saved model directory")
-    return build_model(spec, input_shape or (1, 28, 28), num_classes)
+def same_model(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two models are the same graph with the same weights (the same module types at the same paths and
+    bit-equal tensors): an unchanged candidate is the original, whatever its timing says."""
+    if [(n, type(m)) for n, m in a.named_modules()] != [(n, type(m)) for n, m in b.named_modules()]:
+        return False
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(
+        sa[k].shape == sb[k].shape and sa[k].dtype == sb[k].dtype and torch.equal(sa[k], sb[k]) for k in sa
+    )

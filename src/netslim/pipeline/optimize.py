@@ -18,6 +18,8 @@ from netslim.bench import environment
 from netslim.data import Splits, example_batch
 from netslim.errors import ModelLoadError
 from netslim.export import ExportConfig, export_bytes, write_artifact
+from netslim.models import InputSpec
+from netslim.models.persist import same_model
 from netslim.pipeline.config import OptimizeConfig
 from netslim.quant import quantize_
 from netslim.runtime import (
@@ -30,7 +32,8 @@ from netslim.runtime import (
     select_runtime,
     top1_accuracy,
 )
-from netslim.structure import prune_iteratively_
+from netslim.structure import analyze_structure, prune_iteratively_
+from netslim.structure.prune import nothing_prunable
 from netslim.train import evaluate
 
 Log = Callable[[str], None]
@@ -95,7 +98,7 @@ class OptimizeResult:
 
 
 def _variant(name: str, model: nn.Module, splits: Splits, record: dict[str, Any]) -> Variant:
-    prof = profile(model, splits.input_shape, measure_latency=False)
+    prof = profile(model, example=example_batch(splits), measure_latency=False)
     return Variant(
         name,
         model,
@@ -125,10 +128,16 @@ def optimize(
     say(f"original: val {original.val_accuracy:.2%}, {original.macs:,} MACs")
     floor = original.val_accuracy - config.max_drop
     structural: list[Variant] = []
-    for ratio in config.ratios:
+    report = analyze_structure(original.model, example)
+    if not report.prunable:  # said before any work: only quantization and runtimes remain as candidates
+        say(nothing_prunable(type(model).__name__, report))
+    for ratio in config.ratios if report.prunable else ():
         candidate = copy.deepcopy(original.model)
         teacher = original.model if config.distill is not None else None
         record = prune_iteratively_(candidate, config.pruning(ratio), example=example, data=splits, teacher=teacher)
+        if same_model(candidate, original.model):  # equal graphs are equal candidates: never timed as a speedup
+            say(f"pruned {ratio:.0%}: the structure did not change; not a candidate")
+            continue
         variant = _variant(f"pruned-{ratio:g}", candidate, splits, {"prune": record.to_dict()})
         say(f"pruned {ratio:.0%}: val {variant.val_accuracy:.2%}, {variant.macs:,} MACs")
         structural.append(variant)
@@ -179,7 +188,7 @@ def optimize(
     say(f"timing {len(candidates)} runtimes at batch {', '.join(map(str, config.batch_sizes))}")
     selection = select_runtime(
         candidates,
-        splits.input_shape,
+        InputSpec.of_data(splits.val.x),
         accuracy=lambda rt: top1_accuracy(rt, splits.val),
         max_drop=config.max_drop,
         batch_sizes=config.batch_sizes,
@@ -261,4 +270,5 @@ def _write_artifact(
         manifest={"result": result.to_dict()},
         runtime=result.policy,
         files=files,
+        input_dtype=InputSpec.of_data(splits.val.x).dtype,
     )

@@ -109,7 +109,7 @@ class OvRuntime:
         return found
 
     def run_all(self, x: np.ndarray) -> list[np.ndarray]:
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = np.ascontiguousarray(x, dtype=np.float32 if x.dtype.kind == "f" else np.int64)
         if self._queue is None or len(x) < self.streams:
             result = self._request.infer({0: x})
             return [np.array(result[i], copy=True) for i in range(len(self.output_names))]

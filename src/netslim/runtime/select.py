@@ -7,11 +7,10 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from netslim.bench.timing import Timing, TimingConfig, compare
 from netslim.config import check_range
 from netslim.errors import ConfigError
+from netslim.models.inputs import InputSpec
 from netslim.runtime.base import Runtime
 
 
@@ -64,7 +63,7 @@ class Selection:
 
 def select_runtime(
     candidates: Sequence[Candidate],
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | InputSpec,
     *,
     accuracy: Callable[[Runtime], float] | None = None,
     max_drop: float = 0.005,
@@ -86,10 +85,10 @@ def select_runtime(
     objective = objective_batch or max(batch_sizes)
     if objective not in batch_sizes:
         raise ConfigError(f"select_runtime: objective_batch {objective} is not among batch_sizes {list(batch_sizes)}")
-    rng = np.random.default_rng(seed)
+    spec = input_shape if isinstance(input_shape, InputSpec) else InputSpec(tuple(input_shape))
     timings: dict[str, dict[int, Timing]] = {c.name: {} for c in candidates}
     for batch in batch_sizes:
-        x = rng.random((batch, *input_shape), dtype=np.float32)
+        x = spec.random_numpy(batch, seed=seed + batch)
         fns = {c.name: (lambda rt=c.runtime, x=x: rt.run(x)) for c in candidates}
         for name, t in compare(fns, timing, batch_size=batch).items():
             timings[name][batch] = t

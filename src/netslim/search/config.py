@@ -61,6 +61,9 @@ class Budget(Config):
         return floor
 
 
+METRICS = ("accuracy", "cosine")
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchConfig(Config):
     """The search: ``objectives`` among latency (at ``objective_batch``), accuracy and size (the first one ranks
@@ -72,7 +75,11 @@ class SearchConfig(Config):
     ``storage`` an Optuna storage URL (``postgresql://...``; None: a
     journal file in the run directory). ``finetune`` is the base of every fine-tune (its epochs are searched).
     ``rescreen`` feasible trials are timed again side by side with the original at the end (and each time a new best
-    appears) before the artifact is chosen."""
+    appears) before the artifact is chosen. ``metric`` is what the accuracy budget measures: ``"accuracy"`` (top-1
+    on the labels) or ``"cosine"`` (mean cosine similarity of each output row to the original model's: the fidelity
+    of an embedding model; ``Budget(max_drop=0.01)`` then keeps the mean cosine >= 0.99). A cosine search changes
+    formats and runtimes only: fine-tuning a pruned encoder needs labels or a feature-distillation loss, which the
+    search does not run."""
 
     budget: Budget = dataclasses.field(default_factory=Budget)
     objectives: tuple[str, ...] = ("latency",)
@@ -100,9 +107,12 @@ class SearchConfig(Config):
     seed: int = 0
     timing: TimingConfig = dataclasses.field(default_factory=lambda: TimingConfig(warmup=5, repeats=30))
     rescreen: int = 4
+    metric: str = "accuracy"
 
     def __post_init__(self) -> None:
         owner = "SearchConfig"
+        if self.metric not in METRICS:
+            raise ConfigError(f"{owner}.metric must be one of {METRICS}, got {self.metric!r}")
         for field in ("budget", "finetune", "distill", "timing"):
             value = getattr(self, field)
             if isinstance(value, dict):

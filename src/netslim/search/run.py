@@ -11,6 +11,7 @@ Everything lives in the run directory and is replaced atomically as the search g
     RUN/best/              the best artifact so far within budget (or, while none is, the least infeasible)
     RUN/artifact/          the final artifact, chosen after the finalists were timed again side by side
     RUN/result.json        the summary: budget met or the misses, the chosen trial, speedups
+    RUN/report.html        the same for people: accuracy x latency x size of every trial, the front, sensitivity
 
 A trial builds its structure from the closest fine-tuned parent (pruning further and fine-tuning, distilled from
 the original), measures validation accuracy on torch first (a structure already below the accuracy floor is pruned
@@ -41,13 +42,26 @@ from netslim.bench import TimingConfig, compare, environment
 from netslim.data import ArrayDataset, Splits, example_batch
 from netslim.errors import BudgetNotMetError, ConfigError, ModelLoadError, NetslimError
 from netslim.export import ExportConfig, export_bytes, write_artifact
-from netslim.models import load_model, save_model
+from netslim.models import InputSpec, load_model, save_model
+from netslim.models.persist import same_model
 from netslim.quant import quantize_
 from netslim.quant.cpu import cpu_flags
-from netslim.runtime import BatchPolicy, Candidate, RuntimeSpec, openvino_available, select_runtime, top1_accuracy
+from netslim.report import REPORT, report_data_from_dir, write_report
+from netslim.runtime import (
+    BatchPolicy,
+    Candidate,
+    RuntimeSpec,
+    TorchRuntime,
+    cosine_fidelity,
+    openvino_available,
+    outputs_of,
+    select_runtime,
+    top1_accuracy,
+)
 from netslim.search.config import Budget, SearchConfig
 from netslim.search.space import Plan, Space, build_space, quant_config, simd_width
-from netslim.structure import IterativePruneConfig, PruneConfig, prune_iteratively_
+from netslim.structure import IterativePruneConfig, PruneConfig, analyze_structure, prune_iteratively_
+from netslim.structure.prune import nothing_prunable
 from netslim.train import evaluate
 
 __all__ = ["SearchResult", "fingerprint", "join", "search"]
@@ -148,7 +162,11 @@ class Context:
         self.run, self.model, self.splits, self.config, self.space, self.log = run, model, splits, config, space, log
         self.example = example_batch(splits)
         self.fingerprint = fingerprint()
-        self.original_val = evaluate(model, splits.val).accuracy
+        self.outputs: dict[str, np.ndarray] = {}
+        if config.metric == "cosine":  # fidelity to the original's outputs, on the same held-out samples
+            torch_rt = TorchRuntime(model)
+            self.outputs = {"val": outputs_of(torch_rt, splits.val), "test": outputs_of(torch_rt, splits.test)}
+        self.original_val = self.score(model, "val")
         self.floor = config.budget.accuracy_floor(self.original_val)
         self.round_to = config.round_to or simd_width()
         threads = config.threads or os.cpu_count() or 1
@@ -156,6 +174,15 @@ class Context:
         self.specs = [RuntimeSpec(e, t) for e in engines for t in sorted({threads, 1})]
         self.original_onnx, _ = export_bytes(model, self.example, ExportConfig(), what="original")
         self.reference = self._reference()
+
+    def score(self, model: nn.Module | Any, part: str = "val") -> float:
+        """The budget's metric of a torch model or an opened runtime on the ``val`` or ``test`` split: top-1
+        accuracy, or the mean cosine of its outputs to the original's (``SearchConfig.metric``)."""
+        data = self.splits.val if part == "val" else self.splits.test
+        runtime = TorchRuntime(model) if isinstance(model, nn.Module) else model
+        if self.config.metric == "cosine":
+            return cosine_fidelity(outputs_of(runtime, data), self.outputs[part])[0]
+        return evaluate(model, data).accuracy if isinstance(model, nn.Module) else top1_accuracy(runtime, data)
 
     def _reference(self) -> dict[int, tuple[RuntimeSpec, float]]:
         """The original's fastest fp32 runtime at each batch size (its median ms), measured side by side."""
@@ -217,7 +244,7 @@ def _parent(ctx: Context, plan: Plan) -> tuple[nn.Module, float, dict[str, Any]]
         teacher = ctx.model if ctx.config.distill is not None else None
         config = IterativePruneConfig(prune=prune, steps=steps, finetune=finetune)
         record = prune_iteratively_(model, config, example=ctx.example, data=ctx.splits, teacher=teacher)
-    val = evaluate(model, ctx.splits.val).accuracy
+    val = ctx.score(model, "val")
     meta = {
         "structure": plan.structure_key,
         "plan": plan.to_dict(),
@@ -317,6 +344,7 @@ def _trial(ctx: Context, trial: Any) -> list[float]:
     except NetslimError as exc:  # a format this model cannot take (e.g. no MatMulNBits-able layer): pruned, said
         trial.set_user_attr("pruned_because", str(exc))
         raise optuna.TrialPruned(str(exc)) from exc
+    unchanged = qconfig is None and plan.format != "bf16" and same_model(model, ctx.model)
     runtimes = {}
     specs = ctx.specs
     if plan.format == "bf16":  # the fp32 graph, run by OpenVINO in bf16 (AMX / AVX512-BF16)
@@ -331,7 +359,7 @@ def _trial(ctx: Context, trial: Any) -> list[float]:
     if not runtimes:
         raise optuna.TrialPruned("no runtime of this machine runs the exported graph")
     first = next(iter(runtimes.values()))[1]
-    val = top1_accuracy(first, ctx.splits.val)
+    val = ctx.score(first, "val")
     latency, engines, speedup = {}, {}, {}
     for batch in ctx.config.batch_sizes:
         x = _batch(ctx.splits, batch)
@@ -344,6 +372,8 @@ def _trial(ctx: Context, trial: Any) -> list[float]:
         latency[str(batch)] = timings[label].median_ms
         engines[str(batch)] = runtimes[label][0].to_dict()
         speedup[str(batch)] = timings["original"].median_ms / timings[label].median_ms
+        if unchanged and runtimes[label][0] == ref_spec:  # the original itself: equal graphs are equal candidates
+            latency[str(batch)], speedup[str(batch)] = timings["original"].median_ms, 1.0
     row = {
         "number": trial.number,
         "plan": plan.to_dict(),
@@ -357,6 +387,7 @@ def _trial(ctx: Context, trial: Any) -> list[float]:
         "runtime": engines,
         "export": exported.to_dict(),
         "fingerprint": ctx.fingerprint,
+        "unchanged_graph": unchanged,
         "seconds": time.perf_counter() - started,
     }
     misses = _constraints(ctx, row)
@@ -413,7 +444,14 @@ def _keep(ctx: Context, row: dict[str, Any], onnx_bytes: bytes) -> None:
 def _write_best(ctx: Context, row: dict[str, Any], onnx_bytes: bytes, source: str) -> None:
     """RUN/best: the trial's graph and runtime policy (the caller holds the choice lock)."""
     manifest = {"trial": row, "budget_met": bool(row.get("feasible", True)), "source": source}
-    write_artifact(ctx.run / "best", onnx_bytes, ctx.splits.input_shape, manifest=manifest, runtime=_policy(row))
+    write_artifact(
+        ctx.run / "best",
+        onnx_bytes,
+        ctx.splits.input_shape,
+        manifest=manifest,
+        runtime=_policy(row),
+        input_dtype=InputSpec.of_data(ctx.splits.val.x).dtype,
+    )
 
 
 # --- the study ---------------------------------------------------------------------------------------------------
@@ -522,6 +560,9 @@ def search(
     original = load_model(run / "original")
     say("measuring the space: profile, structure, int8 sensitivity")
     space = build_space(original, splits, config)
+    if space.ratios == [0.0] and config.metric != "cosine":
+        report = analyze_structure(original, example_batch(splits))
+        say(nothing_prunable(type(model).__name__, report) + "; searching formats and runtimes only")
     meta = {
         "format": FORMAT,
         "version": 1,
@@ -617,24 +658,24 @@ def _finish(ctx: Context, study: Any, started: float) -> SearchResult:
     artifact = None
     if chosen:
         data = _trial_bytes(ctx, chosen)
-        test = top1_accuracy(RuntimeSpec("onnxruntime", None).open(data), ctx.splits.test)
+        test = ctx.score(RuntimeSpec("onnxruntime", None).open(data), "test")
         chosen = {**chosen, "test_accuracy": test}
         policy, files = _final_policy(ctx, chosen)
-        by_file = {
-            name: top1_accuracy(RuntimeSpec("onnxruntime", None).open(g), ctx.splits.test) for name, g in files.items()
-        }
+        by_file = {name: ctx.score(RuntimeSpec("onnxruntime", None).open(g), "test") for name, g in files.items()}
         write_artifact(
             ctx.run / "artifact",
             data,
             ctx.splits.input_shape,
             files=files,
+            input_dtype=InputSpec.of_data(ctx.splits.val.x).dtype,
             manifest={
                 "trial": chosen,
                 "budget_met": not misses,
                 "misses": misses,
                 "test_accuracy": test,
                 "test_accuracy_by_file": {"model.onnx": test, **by_file},
-                "original_test_accuracy": evaluate(ctx.model, ctx.splits.test).accuracy,
+                "original_test_accuracy": ctx.score(ctx.model, "test"),
+                "metric": ctx.config.metric,
                 "source": "netslim search",
             },
             runtime=policy,
@@ -651,6 +692,7 @@ def _finish(ctx: Context, study: Any, started: float) -> SearchResult:
         seconds=time.perf_counter() - started,
     )
     atomic.write_json(ctx.run / "result.json", result.to_dict())
+    write_report(ctx.run / REPORT, report_data_from_dir(ctx.run))  # the front, every trial, the choice
     if not result.met:
         what = ", ".join(f"{k} by {v:.1%} of its limit" for k, v in result.misses.items())
         raise BudgetNotMetError(
@@ -715,7 +757,7 @@ def _rescreen(ctx: Context, finalists: list[dict[str, Any]]) -> dict[str, Any]:
             by_name[name] = (row, spec)
     selection = select_runtime(
         candidates,
-        ctx.splits.input_shape,
+        InputSpec.of_data(ctx.splits.val.x),
         batch_sizes=ctx.config.batch_sizes,
         objective_batch=ctx.config.objective_batch,
         timing=TimingConfig(warmup=ctx.config.timing.warmup, repeats=ctx.config.timing.repeats * 2),

@@ -135,12 +135,16 @@ def build_space(model: nn.Module, splits: Splits, config: SearchConfig) -> Space
     if len(sqnr) < 2:
         formats = [f for f in formats if f != "int8-mixed"]  # one quantizable layer: mixed would be fp32
     count = math.floor(config.max_ratio / config.ratio_step + 1e-9)
-    ratios = [round(config.ratio_step * i, 6) for i in range(1, count + 1)]
+    # a model with nothing prunable searches formats and runtimes only (said once by the caller)
+    ratios = [round(config.ratio_step * i, 6) for i in range(1, count + 1)] if report.prunable else [0.0]
+    epochs = list(config.epochs)
+    if config.metric == "cosine":  # fidelity to the original: formats and runtimes, no label-trained structure
+        ratios, epochs = [0.0], [0]
     return Space(
         ratios=ratios,
         stages=stages,
         importance=list(config.importance),
-        epochs=list(config.epochs),
+        epochs=epochs,
         formats=formats,
         exports=list(config.exports),
         sensitive=sensitive,

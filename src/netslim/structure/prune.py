@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from netslim.analyze.profile import profile
-from netslim.errors import ConfigError
+from netslim.errors import ConfigError, UnsupportedLayerError
 from netslim.models.arch import architecture_of
 from netslim.models.layers import slice_layer
 from netslim.models.persist import set_head_count
@@ -54,6 +54,8 @@ def prune_(
     require("PruneConfig.per_layer", config.per_layer, names)
     require("PruneConfig.ignore", config.ignore, names)
     groups = [g for g in report.prunable if not any(matches(p, config.ignore) for p in g.producers)]
+    if not report.prunable and (config.ratio > 0 or any(r > 0 for r in config.per_layer.values())):
+        raise UnsupportedLayerError(nothing_prunable(type(model).__name__, report))
     scores = _scores(model, groups, Importance(config.importance), data, config)
     uniform = groups if config.scope is Scope.UNIFORM else [g for g in groups if g.is_heads]
     keeps = {g.name: _keep(g, _count(config.ratio_for(g.producers, heads=g.is_heads), g.size), config) for g in uniform}
@@ -153,6 +155,17 @@ def _scores(
             model, data, batches=config.taylor_batches, batch_size=config.taylor_batch_size, seed=config.seed
         )
     return {g.name: group_importance(model, g, kind, grads=grads, seed=config.seed) for g in groups}
+
+
+def nothing_prunable(name: str, report: StructureReport) -> str:
+    """The message for a model with no prunable channel group: which layers, and why each group is frozen."""
+    reasons = [f"{', '.join(g.producers) or g.name}: {g.frozen_reasons()[0]}" for g in report.frozen[:6]]
+    more = f" (and {len(report.frozen) - 6} more groups)" if len(report.frozen) > 6 else ""
+    return (
+        f"nothing in {name} can be pruned: every channel group is frozen - {'; '.join(reasons)}{more}. "
+        "Quantization and export still apply; netslim.structure.analyze_structure(model, example).explain() "
+        "shows the whole dependency graph"
+    )
 
 
 def _count(ratio: float, size: int) -> int:

@@ -32,7 +32,7 @@ def make_schedule(
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """A scheduler stepped once per optimizer step."""
     total = max(1, config.epochs * steps_per_epoch)
-    if config.schedule is Schedule.ONECYCLE:
+    if config.schedule is Schedule.ONECYCLE and total >= 4:  # shorter runs have no room for warm-up and decay
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.learning_rate, total_steps=total, pct_start=0.25 if total > 4 else 0.5
         )
